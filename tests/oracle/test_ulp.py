@@ -1,0 +1,92 @@
+"""oracle.ulp_error: Goldberg ulps of the exact value, subnormal floor, and the non-finite rules."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import oracle
+from oracle.formats import get_format
+from tests.oracle.independent import exact_fraction
+
+
+def _independent_ulp_error(y: float, x: float, fn: str, fmt) -> float:
+    f = exact_fraction(x, 1.0, fn)
+    e = math.floor(math.log2(f)) if f > 0 else fmt.emin
+    while Fraction(2) ** e > f:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= f:
+        e += 1
+    ulp = Fraction(2) ** (max(e, fmt.emin) - fmt.p + 1)
+    return float(abs(Fraction(y) - f) / ulp)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64", "float8_e5m2"])
+@pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
+def test_errors_match_independent_derivation(name, fn):
+    fmt = get_format(name)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(120).astype(fmt.dtype) * fmt.dtype.type(4)
+    y_right = oracle.softplus(x) if fn == "softplus" else oracle.softplus_grad(x)
+    # the correctly rounded result, and results 1 and 3 steps away in the format
+    for shift in (0, 1, -3):
+        bits = (fmt.to_bits(y_right).astype(np.int64) + shift).astype(fmt.uint)
+        y = fmt.from_bits(bits)
+        err = oracle.ulp_error(y, x, fn)
+        for xi, yi, ei in zip(x, y, err):
+            if not np.isfinite(float(yi)):
+                continue
+            want = _independent_ulp_error(float(yi), float(xi), fn, fmt)
+            assert abs(ei - want) <= 2.0 ** -18 * max(1.0, want), (name, fn, float(xi), float(yi), ei, want)
+        if shift == 0:
+            assert (err <= 0.5).all()
+
+
+def test_float32_errors_near_one_use_the_binade_below():
+    # sigmoid(x) for x in [33, 88] lies within 2**-47 below 1: its ulp is 2**-24, not 2**-23.
+    x = np.array([40.0], dtype=np.float32)
+    below_one = np.array([1 - 2.0 ** -24], dtype=np.float32)
+    err = oracle.ulp_error(below_one, x, "softplus_grad")[0]
+    assert abs(err - 1.0) < 1e-6
+
+
+def test_infinite_results():
+    f16 = np.float16
+    x = np.array([60000.0, 1.0, np.inf], dtype=f16)
+    y = np.array([np.inf, np.inf, np.inf], dtype=f16)
+    err = oracle.ulp_error(y, x)
+    assert err[0] == np.inf and err[1] == np.inf and err[2] == 0  # softplus(60000) = 60000 is finite
+    # softplus_β(0) = log2/β with β tiny overflows float16: inf is then right
+    b = math.log(2) / 70000
+    assert oracle.ulp_error(np.array([np.inf], f16), np.array([0.0], f16), beta=b)[0] == 0
+    # and the largest finite value then is wrong by the distance to the exact value in ulps of its binade
+    e = oracle.ulp_error(np.array([65504.0], f16), np.array([0.0], f16), beta=b)[0]
+    assert abs(e - (70000 - 65504) / 64) < 1e-3  # 70000 lies in the binade [2**16, 2**17): ulp 2**6
+
+
+def test_nan_results():
+    x = np.array([1.0, np.nan], dtype=np.float32)
+    y = np.array([np.nan, np.nan], dtype=np.float32)
+    err = oracle.ulp_error(y, x)
+    assert np.isnan(err[0]) and err[1] == 0
+    # finite result for a NaN input is infinitely wrong
+    assert oracle.ulp_error(np.array([1.0], np.float32), np.array([np.nan], np.float32))[0] == np.inf
+
+
+def test_zero_results_in_the_subnormal_floor():
+    # softplus(-120) ≈ 7.7e-53 is far below float32's smallest subnormal 2**-149: a 0 result errs by
+    # f/2**-149 ulp, a min-subnormal result by (2**-149 - f)/2**-149 ~ 1 ulp.
+    x = np.array([-120.0, -120.0], dtype=np.float32)
+    y = np.array([0.0, 2.0 ** -149], dtype=np.float32)
+    err = oracle.ulp_error(y, x)
+    f = math.exp(-120)
+    assert err[0] == pytest.approx(f / 2.0 ** -149, rel=1e-6)
+    assert err[1] == pytest.approx(1 - f / 2.0 ** -149, rel=1e-6)
+
+
+def test_limits_of_infinite_inputs():
+    x = np.array([-np.inf, -np.inf, np.inf], dtype=np.float32)
+    y = np.array([0.0, 2.0 ** -149, 0.5], dtype=np.float32)
+    err = oracle.ulp_error(y, x, "softplus_grad")
+    assert err[0] == 0 and err[1] == 1 and err[2] == 0.5 / 2.0 ** -23  # ulp(1) = 2**-23
