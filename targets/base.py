@@ -1,0 +1,195 @@
+"""The target contract: what an implementation under test must provide.
+
+A target is one implementation of softplus_β(x) = log(1 + exp(βx))/β and of its derivative sigmoid(βx), in one
+framework on one device. Subclass :class:`Target`, set the class attributes, and write :meth:`Target.compute`
+and :meth:`Target.compute_grad`; the public :meth:`Target.softplus` and :meth:`Target.softplus_grad` validate
+the call, refuse what the target does not support (:class:`Unsupported`), and check what comes back.
+
+Values cross the contract as NumPy arrays of the format's dtype (``oracle.formats``: ml_dtypes dtypes for
+bfloat16 and the float8 formats), of any shape, 0-d and empty included; the result has the input's dtype and
+shape. A target never casts to another format to make a call work: it raises :class:`Unsupported` instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from oracle.formats import Format, format_of, get_format
+
+__all__ = ["Unsupported", "TargetOutputError", "Params", "Target", "missing_module", "import_module"]
+
+
+class Unsupported(Exception):
+    """The target cannot do what was asked (format, β, threshold, device, missing framework); ``str()`` is why."""
+
+
+class TargetOutputError(RuntimeError):
+    """A target or its framework returned something other than an array of the input's dtype and shape."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """Which parameters a target accepts.
+
+    ``beta``: any finite β > 0 (False: only β = 1). ``threshold``: a threshold (float, ±inf allowed, never NaN)
+    may be passed (False: only ``threshold=None``). ``default_threshold``: what ``threshold=None`` means for
+    this implementation (torch: 20.0), or None where the implementation has no threshold.
+    """
+
+    beta: bool = False
+    threshold: bool = False
+    default_threshold: float | None = None
+
+
+class Target(ABC):
+    """One implementation under test. Subclasses set the class attributes and write ``compute``/``compute_grad``.
+
+    Attributes:
+        name: unique, stable, used on the command line and in reports (e.g. ``"torch-cpu"``).
+        formats: names of the formats (``oracle.formats.FORMATS``) it computes in.
+        device: ``"cpu"`` or ``"cuda"`` (or another name a plugin's hardware goes by).
+        params: which of β and threshold it accepts (:class:`Params`).
+        format_notes: format name -> why that format is unsupported, for a clearer message than the default.
+    """
+
+    name: str = ""
+    formats: tuple[str, ...] = ()
+    device: str = "cpu"
+    params: Params = Params()
+    format_notes: dict[str, str] = {}
+
+    # --- what a target author writes ------------------------------------------------------------------------
+
+    @abstractmethod
+    def compute(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        """softplus_β(x) as the implementation computes it.
+
+        Called only after validation: ``x`` is an ndarray (possibly 0-d, empty or non-contiguous) of a format
+        in ``self.formats``, ``beta`` a finite float > 0 (1.0 unless ``params.beta``), ``threshold`` a float or
+        None (None unless ``params.threshold``). Return an array of ``x``'s dtype and shape.
+        """
+
+    @abstractmethod
+    def compute_grad(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        """d/dx softplus_β(x) as the implementation's autodiff gives it for the op of :meth:`compute`."""
+
+    def availability(self) -> str | None:
+        """None if this target can run here, else why not ("tensorflow is not installed", "no CUDA device")."""
+        return None
+
+    def check(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> str | None:
+        """None if the target supports this format (a name, dtype or Format) and these parameters, else the
+        reason. ValueError for a format the suite does not know. Extend with ``super().check(...)``."""
+        fmt = get_format(fmt).name
+        if fmt not in self.formats:
+            note = self.format_notes.get(fmt)
+            supported = ", ".join(self.formats) or "none"
+            return f"{fmt} is not supported" + (f": {note}" if note else "") + f" (supported: {supported})"
+        if beta != 1.0 and not self.params.beta:
+            return f"only beta=1 is supported, got beta={beta!r}"
+        if threshold is not None and not self.params.threshold:
+            return f"no threshold parameter; pass threshold=None, got threshold={threshold!r}"
+        return None
+
+    def roundtrip(self, x: np.ndarray) -> np.ndarray:
+        """``x`` moved to the framework and device and back without computing; override where data moves.
+
+        Used to prove the marshalling bit-exact. The default (pure NumPy targets) copies.
+        """
+        return np.array(x, copy=True)
+
+    def versions(self) -> dict[str, str]:
+        """Library versions this target's results depend on, for reports ({} if none worth naming)."""
+        return {}
+
+    # --- what callers use -----------------------------------------------------------------------------------
+
+    def softplus(self, x: np.ndarray, beta: float = 1.0, threshold: float | None = None) -> np.ndarray:
+        """softplus_β(x) = log(1 + exp(βx))/β, elementwise, in ``x``'s format.
+
+        ``threshold=None`` means the implementation's default (``params.default_threshold``).
+        Raises ValueError for an invalid call (β not finite and > 0, NaN threshold, a dtype that is no known
+        format), TypeError for a non-array, :class:`Unsupported` for what this target cannot do, and
+        :class:`TargetOutputError` if the result has the wrong dtype or shape.
+        """
+        x, beta, threshold = self._validate(x, beta, threshold)
+        return self._checked(self.compute(x, beta, threshold), x, "softplus")
+
+    def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold: float | None = None) -> np.ndarray:
+        """d/dx softplus_β(x) = sigmoid(βx) as the implementation differentiates it; same rules as softplus."""
+        x, beta, threshold = self._validate(x, beta, threshold)
+        return self._checked(self.compute_grad(x, beta, threshold), x, "softplus_grad")
+
+    def supports(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> bool:
+        """True if available here and :meth:`check` accepts the combination."""
+        return self.availability() is None and self.check(fmt, beta, threshold) is None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} on {self.device}>"
+
+    # --- internals ------------------------------------------------------------------------------------------
+
+    def _validate(self, x, beta, threshold) -> tuple[np.ndarray, float, float | None]:
+        if not isinstance(x, (np.ndarray, np.generic)):
+            raise TypeError(f"{self.name}: expected a NumPy array, got {type(x).__name__}")
+        x = np.asarray(x)  # a NumPy scalar becomes a 0-d array of the same dtype; arrays pass through
+        fmt = format_of(x)  # ValueError for a dtype the suite does not know
+        beta = _real(beta, "beta")
+        if not (np.isfinite(beta) and beta > 0):
+            raise ValueError(f"{self.name}: beta must be finite and > 0, got {beta!r}")
+        if threshold is not None:
+            threshold = _real(threshold, "threshold")
+            if np.isnan(threshold):
+                raise ValueError(f"{self.name}: threshold must not be NaN")
+        reason = self.availability()
+        if reason is not None:
+            raise Unsupported(f"{self.name} is unavailable: {reason}")
+        reason = self.check(fmt.name, beta, threshold)
+        if reason is not None:
+            raise Unsupported(f"{self.name}: {reason}")
+        return x, beta, threshold
+
+    def _checked(self, y, x: np.ndarray, what: str) -> np.ndarray:
+        if not isinstance(y, np.ndarray) or y.dtype != x.dtype or y.shape != x.shape:
+            got = f"{type(y).__name__} {getattr(y, 'dtype', '')} {getattr(y, 'shape', '')}".strip()
+            raise TargetOutputError(f"{self.name}.{what}: expected ndarray {x.dtype} {x.shape}, got {got}")
+        return y
+
+
+def _real(value, what: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+# --- optional frameworks: probe without importing, import once, remember a failure ------------------------------
+
+_IMPORT_ERRORS: dict[str, str] = {}
+
+
+def missing_module(module: str) -> str | None:
+    """None if ``module`` looks importable, else why not; never imports it (TensorFlow alone costs seconds)."""
+    if module in _IMPORT_ERRORS:
+        return _IMPORT_ERRORS[module]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError) as exc:  # a parent package that fails, or a broken __spec__
+        return f"{module} cannot be found: {exc}"
+    return None if found else f"{module} is not installed"
+
+
+def import_module(module: str) -> ModuleType:
+    """Import ``module``; if that fails, raise :class:`Unsupported` and make :func:`missing_module` say why."""
+    reason = _IMPORT_ERRORS.get(module)
+    if reason is None:
+        try:
+            return importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 — any failure of an optional framework means "unavailable"
+            reason = _IMPORT_ERRORS[module] = f"importing {module} failed: {type(exc).__name__}: {exc}"
+    raise Unsupported(reason)

@@ -1,0 +1,115 @@
+"""Softplus as people write it in NumPy: ``numpy-log1p``, ``numpy-logaddexp`` and ``numpy-stable``.
+
+With z = x*β computed in the format's dtype (skipped for β = 1, so the formula runs exactly as written):
+
+==================  =====================================================  =================================
+target              softplus (then /β)                                     derivative, same arithmetic style
+==================  =====================================================  =================================
+numpy-log1p         ``log1p(exp(z))``                                      ``e/(1 + e)``, e = exp(z)
+numpy-logaddexp     ``logaddexp(0, z)``                                    ``exp(z - logaddexp(0, z))``
+numpy-stable        ``maximum(z, 0) + log1p(exp(-abs(z)))``               ``1/(1 + e)`` for z ≥ 0, else
+                                                                           ``e/(1 + e)``; e = exp(-abs(z))
+==================  =====================================================  =================================
+
+Every operation takes and returns the format's dtype, so each intermediate is rounded to the format: NumPy's
+float16 loops compute one op in float32 and round; bfloat16 and float8 ufuncs come from ml_dtypes, which does
+the same through float32. All six formats therefore work. Constants (0, 1, β) are scalars of the format's
+dtype: a Python float would promote a bfloat16 array to float32 (ml_dtypes types take no part in NEP 50's weak
+scalars), a silent upcast.
+
+β must be exactly representable in the format (Unsupported otherwise): ``x * β`` would first round β to the
+format and the error of that rounding would be charged to the formulation. No threshold (Unsupported unless
+None). Floating-point warnings (overflow in exp, ...) are silenced: the values are what is judged.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from oracle.formats import FORMATS, Format, get_format
+
+from .base import Params, Target
+
+__all__ = ["NumpyFormulation", "TARGETS"]
+
+Formula = Callable[[np.ndarray, type], np.ndarray]  # (z, scalar type of the format) -> result
+
+
+def _log1p_f(z, t):
+    return np.log1p(np.exp(z))
+
+
+def _log1p_d(z, t):
+    e = np.exp(z)
+    return e / (t(1) + e)
+
+
+def _logaddexp_f(z, t):
+    return np.logaddexp(t(0), z)
+
+
+def _logaddexp_d(z, t):
+    return np.exp(z - np.logaddexp(t(0), z))
+
+
+def _stable_f(z, t):
+    return np.maximum(z, t(0)) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _stable_d(z, t):
+    e = np.exp(-np.abs(z))
+    # NaN >= 0 is False: a NaN z takes the second branch, whose e is NaN too
+    return np.where(z >= t(0), t(1) / (t(1) + e), e / (t(1) + e))
+
+
+class NumpyFormulation(Target):
+    """One NumPy formulation of softplus and its analytic derivative, evaluated in the input's dtype."""
+
+    formats = tuple(FORMATS)
+    params = Params(beta=True)
+
+    def __init__(self, name: str, forward: Formula, derivative: Formula) -> None:
+        self.name = name
+        self._forward = forward
+        self._derivative = derivative
+
+    def check(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> str | None:
+        reason = super().check(fmt, beta, threshold)
+        if reason is None:
+            f = get_format(fmt)
+            with np.errstate(all="ignore"):
+                rounded = float(f.dtype.type(beta))
+            if rounded != beta:
+                reason = f"beta={beta!r} is not representable in {f.name} (it rounds to {rounded!r})"
+        return reason
+
+    def versions(self) -> dict[str, str]:
+        import ml_dtypes
+
+        return {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
+
+    def compute(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        t = x.dtype.type
+        with np.errstate(all="ignore"):
+            if beta == 1.0:
+                y = self._forward(x, t)
+            else:
+                b = t(beta)
+                y = self._forward(x * b, t) / b
+        return np.asarray(y)  # ufuncs turn 0-d arrays into scalars
+
+    def compute_grad(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        t = x.dtype.type
+        with np.errstate(all="ignore"):
+            # d/dx f(βx)/β = f'(βx): the β's cancel, only z = βx is formed
+            y = self._derivative(x if beta == 1.0 else x * t(beta), t)
+        return np.asarray(y)
+
+
+TARGETS = [
+    NumpyFormulation("numpy-log1p", _log1p_f, _log1p_d),
+    NumpyFormulation("numpy-logaddexp", _logaddexp_f, _logaddexp_d),
+    NumpyFormulation("numpy-stable", _stable_f, _stable_d),
+]

@@ -1,0 +1,89 @@
+"""torch.nn.functional.softplus on CPU and CUDA: targets ``torch-cpu`` and ``torch-cuda``.
+
+Forward: ``F.softplus(x, beta, threshold)`` (threshold None means torch's default, 20; 0 and ±inf are passed
+through as given: torch returns x where βx > threshold). Derivative: torch.autograd of that same call, i.e.
+``softplus_backward(1, x, beta, threshold)``.
+
+Formats: float16, bfloat16, float32, float64. The float8 formats are Unsupported: torch stores them, but has
+no softplus kernel for them ("softplus_cpu" not implemented for 'Float8_e4m3fn', torch 2.13).
+
+Beware: on CPU, torch evaluates float32/float64 with SIMD kernels over whole vectors and a scalar loop over each
+thread's remainder, and the two disagree in the last bit for some inputs. An element's result can therefore
+depend on the array's length, its position and the thread count, not only on x (seen for float32/float64 with
+AVX512 on torch 2.13; float16/bfloat16 agreed). This adapter computes on the array exactly as given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oracle.formats import format_of
+
+from . import marshal
+from .base import Params, Target, import_module, missing_module
+
+__all__ = ["TorchSoftplus", "TARGETS"]
+
+_FLOAT8_NOTE = "torch has no softplus kernel for float8 (it only stores and casts them)"
+_DEFAULT_THRESHOLD = 20.0
+
+
+class TorchSoftplus(Target):
+    """``torch.nn.functional.softplus`` on one torch device; any β > 0 and any threshold."""
+
+    formats = ("float16", "bfloat16", "float32", "float64")
+    params = Params(beta=True, threshold=True, default_threshold=_DEFAULT_THRESHOLD)
+    format_notes = {"float8_e4m3fn": _FLOAT8_NOTE, "float8_e5m2": _FLOAT8_NOTE}
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.name = f"torch-{device}"
+
+    def availability(self) -> str | None:
+        reason = missing_module("torch")
+        if reason is not None or self.device == "cpu":
+            return reason
+        try:
+            torch = import_module("torch")
+        except Exception as exc:  # noqa: BLE001 — Unsupported from import_module carries the reason
+            return str(exc)
+        if self.device == "cuda" and not torch.cuda.is_available():
+            return "no CUDA device"
+        return None
+
+    def versions(self) -> dict[str, str]:
+        torch = import_module("torch")
+        out = {"torch": torch.__version__}
+        if self.device == "cpu":
+            out["torch.cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        elif torch.cuda.is_available():
+            out["cuda"] = str(torch.version.cuda)
+            out["gpu"] = torch.cuda.get_device_name()
+        return out
+
+    def roundtrip(self, x: np.ndarray) -> np.ndarray:
+        import_module("torch")
+        return marshal.from_torch(marshal.to_torch(x, self.device), format_of(x), x.shape)
+
+    def compute(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        torch = import_module("torch")
+        t = marshal.to_torch(x, self.device)
+        with torch.no_grad():
+            y = torch.nn.functional.softplus(t, beta, _threshold(threshold))
+        return marshal.from_torch(y, format_of(x), x.shape)
+
+    def compute_grad(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
+        torch = import_module("torch")
+        # detach(): a fresh leaf, so autograd differentiates with respect to exactly these values
+        t = marshal.to_torch(x, self.device).detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = torch.nn.functional.softplus(t, beta, _threshold(threshold))
+            (g,) = torch.autograd.grad(y, t, grad_outputs=torch.ones_like(y))
+        return marshal.from_torch(g, format_of(x), x.shape)
+
+
+def _threshold(threshold: float | None) -> float:
+    return _DEFAULT_THRESHOLD if threshold is None else threshold
+
+
+TARGETS = [TorchSoftplus("cpu"), TorchSoftplus("cuda")]
