@@ -35,7 +35,7 @@ def ulp_exponent_f64(v: np.ndarray, fmt: Format) -> np.ndarray:
 
 
 def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Format) -> np.ndarray:
-    """err for finite y and finite x (1-D float64 arrays)."""
+    """Signed (y - f(x)) / ulp(f(x)) for finite y and finite x (1-D float64 arrays)."""
     err = np.empty(y.shape, dtype=np.float64)
     if fmt.p < 53:
         lo, hi, ok = enclose_f64(x, beta, fn)
@@ -44,21 +44,23 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
             ok &= (k == ulp_exponent_f64(hi, fmt)) & ((hi - lo) <= np.ldexp(1.0, k - _EXTRA_BITS))
             mid = lo + (hi - lo) / 2
             # y - mid in float64 errs by ≤ 2**-53 relative: far below the 2**-20 ulp promised.
-            err[ok] = np.ldexp(np.abs(y[ok] - mid[ok]), -k[ok])
+            err[ok] = np.ldexp(y[ok] - mid[ok], -k[ok])
     else:
         ok = np.zeros(y.shape, dtype=bool)
     for i in np.flatnonzero(~ok):
         v, k = reference(float(x[i]), beta, fn, fmt, extra_bits=_EXTRA_BITS + 8)
         with mpmath.workprec(fmt.p + 64):
-            err[i] = float(mpmath.ldexp(abs(mpmath.mpf(float(y[i])) - v), -k))
+            err[i] = float(mpmath.ldexp(mpmath.mpf(float(y[i])) - v, -k))
     return err
 
 
-def ulp_error(y: np.ndarray, x: np.ndarray, fn: str = "softplus", beta: float = 1.0) -> np.ndarray:
+def ulp_error(y: np.ndarray, x: np.ndarray, fn: str = "softplus", beta: float = 1.0,
+              signed: bool = False) -> np.ndarray:
     """Per-element error of results ``y`` for inputs ``x``, in ulps of y's format, as a float64 array.
 
     ``x`` and ``y`` must have the same shape; both in a supported format (usually the same one). See the
-    module docstring for the definition and the non-finite cases.
+    module docstring for the definition and the non-finite cases. ``signed=True`` gives (y − f(x))/ulp
+    instead of its magnitude for finite results (non-finite cases as above).
     """
     check_fn(fn)
     beta = check_beta(beta)
@@ -89,7 +91,9 @@ def ulp_error(y: np.ndarray, x: np.ndarray, fn: str = "softplus", beta: float = 
     # finite y for x = -inf (f = 0) or, for sigmoid, x = +inf (f = 1): exact references
     lim = y_fin & np.isinf(xf) & ~((xf == np.inf) & (fn == "softplus"))
     f_lim = np.where(xf[lim] > 0, 1.0, 0.0)
-    err[lim] = np.ldexp(np.abs(yf[lim] - f_lim), -ulp_exponent_f64(f_lim, fmt))
+    err[lim] = np.ldexp(yf[lim] - f_lim, -ulp_exponent_f64(f_lim, fmt))
     both = y_fin & x_fin
     err[both] = _finite_errors(yf[both], xf[both], fn, beta, fmt)
+    if not signed:
+        err[y_fin] = np.abs(err[y_fin])
     return err.reshape(y.shape)

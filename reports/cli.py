@@ -69,6 +69,186 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_plugins(args: argparse.Namespace) -> None:
+    import targets
+
+    for spec in args.target_module or []:
+        try:
+            targets.load_target_module(spec, strict=True)
+        except Exception as e:  # noqa: BLE001 — any plugin failure is the user's input problem here
+            raise UsageError(f"cannot load target module {spec!r}: {e}") from None
+
+
+def _select(args: argparse.Namespace):
+    """The targets, formats, functions and grid the user asked for (validated), as judge combinations."""
+    import targets
+    from oracle.formats import get_format
+    from oracle.grid import BETAS, FUNCTIONS, THRESHOLDS, combinations
+
+    _load_plugins(args)
+    if args.targets:
+        try:
+            chosen = [targets.get_target(n) for n in _split(args.targets)]
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    else:
+        chosen = targets.all_targets()
+    formats = None
+    if args.dtypes:
+        try:
+            formats = [get_format(d).name for d in _split(args.dtypes)]
+        except ValueError as e:
+            raise UsageError(f"--dtypes: {e}") from None
+    functions = tuple(_split(args.functions)) if args.functions else FUNCTIONS
+    for fn in functions:
+        if fn not in FUNCTIONS:
+            raise UsageError(f"--functions: unknown function {fn!r}; choose from {', '.join(FUNCTIONS)}")
+    betas = tuple(args.betas) if args.betas else BETAS
+    thresholds = tuple(args.thresholds) if args.thresholds else THRESHOLDS
+    return chosen, combinations(chosen, formats, functions, betas, thresholds)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v for item in values for v in item.split(",") if v]
+
+
+def _parse_threshold(text: str):
+    if text == "default":
+        return None
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold must be a number, inf or 'default', got {text!r}") from None
+    if t != t:
+        raise argparse.ArgumentTypeError("threshold must not be NaN")
+    return t
+
+
+def _run_and_write(args: argparse.Namespace):
+    from pathlib import Path
+
+    from reports.accuracy import run_grid, summary_table, write_json, write_markdown
+    from reports.environment import environment
+
+    chosen, combos = _select(args)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"output directory {out} is not writable ({e.strerror}); pass --out DIR") from None
+    todo = [c for c in combos if not c.skip]
+    print(f"judging {len(todo)} combinations of {len(chosen)} targets -> {out}", file=sys.stderr)
+    verdicts = run_grid(combos, args.samples, args.seed,
+                        progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    env = environment(args.seed, [t for t in chosen if not any(c.skip for c in combos if c.target is t)])
+    write_json(out / "accuracy.json", verdicts, env)
+    write_markdown(out / "accuracy.md", verdicts, env)
+    summary_table(verdicts)
+    print(f"wrote {out / 'accuracy.md'} and {out / 'accuracy.json'}")
+    return verdicts
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    """Judge every selected target against the oracle and write the accuracy report (Markdown + JSON)."""
+    _run_and_write(args)
+    return 0
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
+    from pathlib import Path
+
+    import targets
+    from oracle.certificate import CertificateError, load_certificate
+
+    certs = {}
+    try:
+        for path in sorted((Path(targets.__file__).parent / "certificates").glob("*.toml")):
+            c = load_certificate(path)
+            certs[c.target] = c
+        for path in args.certificate or []:
+            c = load_certificate(path)
+            certs[c.target] = c
+    except CertificateError as e:
+        raise UsageError(str(e)) from None
+    verdicts = _run_and_write(args)
+    violations = []
+    for v in verdicts:
+        cert = certs.get(v.target) or certs.get("*")
+        violations += [m.message for m in cert.check(v)]
+    if violations:
+        print(f"\nFAILED: {len(violations)} budget(s) broken", file=sys.stderr)
+        for m in violations:
+            print(f"  {m}", file=sys.stderr)
+        return 1
+    print("certified: every budget holds")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    """List targets: available ones with formats, device and parameters; unavailable ones with the reason."""
+    import targets
+
+    _load_plugins(args)
+    for t in targets.all_targets():
+        reason = targets.reason_unavailable(t)
+        if reason:
+            print(f"{t.name:18s} unavailable: {reason}")
+            continue
+        p = t.params
+        params = ("any beta" if p.beta else "beta=1") + (
+            f", threshold (default {p.default_threshold:g})" if p.threshold else "")
+        print(f"{t.name:18s} {t.device:5s} {', '.join(t.formats):55s} {params}")
+    return 0
+
+
+def _cmd_draft(args: argparse.Namespace) -> int:
+    """Print a certificate for a target that its measured verdicts (an accuracy.json) satisfy."""
+    from pathlib import Path
+
+    from reports.accuracy import load_json
+    from reports.draft import draft_certificate
+
+    try:
+        verdicts, _env = load_json(Path(args.report))
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"cannot read report {args.report}: {e}") from None
+    names = sorted({v.target for v in verdicts if v.status == "ok"})
+    if args.target not in names:
+        raise UsageError(f"no measurements of {args.target!r} in {args.report}; measured: {', '.join(names)}")
+    text = draft_certificate(args.target, verdicts)
+    if args.out:
+        from reports.accuracy import atomic_write_text
+
+        atomic_write_text(Path(args.out), text)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--targets", action="append", metavar="NAMES",
+                   help="comma-separated target names (default: every available target)")
+    p.add_argument("--target-module", action="append", metavar="SPEC",
+                   help="load extra targets from a .py file or module (repeatable)")
+    p.add_argument("--dtypes", action="append", metavar="FORMATS",
+                   help="comma-separated formats (default: all the target supports)")
+    p.add_argument("--functions", action="append", metavar="FNS", help="softplus, softplus_grad (default both)")
+    p.add_argument("--betas", type=_parse_beta, nargs="+", metavar="BETA",
+                   help="β values for targets that take one (default: 1 1e-3 0.5 2 1e30)")
+    p.add_argument("--thresholds", type=_parse_threshold, nargs="+", metavar="T",
+                   help="thresholds for targets that take one: numbers, inf, default (default: default 0 inf)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="float32/float64 sample size (default: 20000 / 5000, plus boundary sets)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled inputs (default 0)")
+    p.add_argument("--out", default="reports/latest", metavar="DIR",
+                   help="output directory (default reports/latest)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="softplus-cert",
@@ -89,6 +269,30 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--beta", type=_parse_beta, default=1.0, help="β > 0 (default 1)")
     e.add_argument("--fn", choices=FUNCTIONS, default="softplus", help="function (default softplus)")
     e.set_defaults(run=_cmd_eval)
+
+    r = sub.add_parser("report", help="accuracy report of every selected target (the main job)",
+                       description=_cmd_report.__doc__)
+    _add_selection(r)
+    r.set_defaults(run=_cmd_report)
+
+    c = sub.add_parser("certify", help="judge targets against their certificates (CI gate)",
+                       description=_cmd_certify.__doc__)
+    _add_selection(c)
+    c.add_argument("--certificate", action="append", metavar="PATH",
+                   help="certificate TOML (repeatable; default: the built-in ones)")
+    c.set_defaults(run=_cmd_certify)
+
+    d = sub.add_parser("draft-certificate", help="draft a certificate from an accuracy.json",
+                       description=_cmd_draft.__doc__)
+    d.add_argument("--report", required=True, metavar="PATH", help="accuracy.json of a report run")
+    d.add_argument("--target", required=True, metavar="NAME", help="the target to draft for")
+    d.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    d.set_defaults(run=_cmd_draft)
+
+    ls = sub.add_parser("list", help="targets and what they support", description=_cmd_list.__doc__)
+    ls.add_argument("--target-module", action="append", metavar="SPEC",
+                    help="load extra targets from a .py file or module (repeatable)")
+    ls.set_defaults(run=_cmd_list)
     return p
 
 

@@ -104,6 +104,13 @@ class Target(ABC):
         """
         return np.array(x, copy=True)
 
+    def switch_points(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> list[float]:
+        """Inputs x (in x units, not βx) where the implementation switches formula, e.g. torch's βx > threshold.
+
+        The judge measures the jump in ulps across each one; [] (the default) where there is none known.
+        """
+        return []
+
     def versions(self) -> dict[str, str]:
         """Library versions this target's results depend on, for reports ({} if none worth naming)."""
         return {}

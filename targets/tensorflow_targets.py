@@ -24,12 +24,13 @@ threshold. TensorFlow is imported on first use (several seconds); a failed impor
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable
 
 import numpy as np
 
-from oracle.formats import format_of
+from oracle.formats import format_of, get_format
 
 from . import marshal
 from .base import Target, TargetOutputError, import_module, missing_module
@@ -63,9 +64,18 @@ class TFFormulation(Target):
     formats = ("float16", "bfloat16", "float32", "float64")
     format_notes = {f: "tensorflow has no float8 dtypes" for f in ("float8_e4m3fn", "float8_e5m2")}
 
-    def __init__(self, name: str, formula: Formula) -> None:
+    def __init__(self, name: str, formula: Formula, switches: bool = False) -> None:
         self.name = name
         self._formula = formula
+        self._switches = switches
+
+    def switch_points(self, fmt, beta: float = 1.0, threshold: float | None = None) -> list[float]:
+        """tf.nn.softplus's kernel cut-offs: x itself above -(log(eps) + 2), exp(x) below log(eps) + 2."""
+        if not self._switches:
+            return []
+        f = get_format(fmt)
+        cut = math.log(2.0 ** (1 - f.p)) + 2.0  # eps = 2**(1-p); the kernel computes it in the format
+        return [cut, -cut]
 
     def availability(self) -> str | None:
         return missing_module("tensorflow")
@@ -100,7 +110,7 @@ class TFFormulation(Target):
 
 
 TARGETS = [
-    TFFormulation("tf-softplus", _softplus),
+    TFFormulation("tf-softplus", _softplus, switches=True),
     TFFormulation("tf-naive", _naive),
     TFFormulation("tf-stable", _stable),
 ]

@@ -61,6 +61,11 @@ class TorchSoftplus(Target):
             out["gpu"] = torch.cuda.get_device_name()
         return out
 
+    def switch_points(self, fmt, beta: float = 1.0, threshold: float | None = None) -> list[float]:
+        # torch returns x itself where x * beta > threshold
+        t = _threshold(threshold)
+        return [t / beta] if np.isfinite(t) else []
+
     def roundtrip(self, x: np.ndarray) -> np.ndarray:
         import_module("torch")
         return marshal.from_torch(marshal.to_torch(x, self.device), format_of(x), x.shape)

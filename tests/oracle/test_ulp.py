@@ -90,3 +90,13 @@ def test_limits_of_infinite_inputs():
     y = np.array([0.0, 2.0 ** -149, 0.5], dtype=np.float32)
     err = oracle.ulp_error(y, x, "softplus_grad")
     assert err[0] == 0 and err[1] == 1 and err[2] == 0.5 / 2.0 ** -23  # ulp(1) = 2**-23
+
+
+def test_signed_errors_say_which_side():
+    x = np.array([1.0, 1.0], dtype=np.float32)
+    r = oracle.softplus(x)
+    bits = r.view(np.uint32).astype(np.int64) + np.array([1, -1])
+    y = bits.astype(np.uint32).view(np.float32)
+    s = oracle.ulp_error(y, x, signed=True)
+    assert s[0] > 0.5 and s[1] < -0.5
+    assert (np.abs(s) == oracle.ulp_error(y, x)).all()

@@ -1,0 +1,248 @@
+"""Certificates: what a target is expected to achieve, and the check of a Verdict against it.
+
+A certificate is a TOML file per target::
+
+    target = "torch-cpu"
+
+    [[budget]]                 # applies to every combination it matches ("*" or absent: any)
+    format = "*"
+    fn = "*"
+    max_ulp = 1.0              # ulps of the format under test
+    reason = "why this is the expectation"
+
+    [[budget]]                 # later entries override the keys they set, for what they match
+    format = "float64"
+    fn = "softplus"
+    threshold = "default"      # "default" (None), a number, "inf", or "*"
+    max_ulp = 3.5
+    reason = "x*beta > 20 returns x: misrounded for x up to ~36.7 in float64"
+
+Keys of a budget, besides the selectors format / fn / beta / threshold:
+
+==========================  ======================================================  ========
+key                         meaning                                                 default
+==========================  ======================================================  ========
+max_ulp                     largest allowed ulp error (required somewhere)           —
+nonfinite                   allowed non-finite results where the truth is finite     0
+nan                         allowed NaN results where the truth is a number          0
+monotonicity_violations     allowed decreasing adjacent pairs                        0
+property_failures           allowed bound/identity failures (all properties)         0
+special_values_wrong        allowed wrong results at ±0, ±inf, NaN                   0
+premature_overflow          overflow before the true onset allowed                   false
+premature_underflow         0 returned where the truth is a positive number allowed  false
+threshold_jump_ulp          largest allowed jump at a formula switch (ulps)          max_ulp·2+1
+reason                      why (required for every entry)                           —
+==========================  ======================================================  ========
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .judge import Verdict
+
+__all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate"]
+
+_SELECTORS = ("format", "fn", "beta", "threshold")
+_LIMITS = {
+    "max_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
+    "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
+    "premature_underflow": bool, "threshold_jump_ulp": (int, float),
+}
+_DEFAULTS: dict[str, Any] = {"nonfinite": 0, "nan": 0, "monotonicity_violations": 0, "property_failures": 0,
+                             "special_values_wrong": 0, "premature_overflow": False,
+                             "premature_underflow": False}
+
+
+class CertificateError(ValueError):
+    """A malformed certificate: the message names the file, the entry and the key."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A measured value outside its budget; ``message`` names everything needed to reproduce it."""
+
+    key: str
+    message: str
+
+
+@dataclass
+class Budget:
+    """The limits in force for one combination, with the reasons of the entries that set them."""
+
+    limits: dict[str, Any]
+    reasons: list[str]
+
+
+def _matches(entry: dict, v: Verdict) -> bool:
+    for key in _SELECTORS:
+        want = entry.get(key, "*")
+        if want == "*":
+            continue
+        if key in ("format", "fn"):
+            if want != getattr(v, key):
+                return False
+        elif key == "beta":
+            if float(want) != v.beta:
+                return False
+        else:  # threshold
+            if want == "default":
+                if v.threshold is not None:
+                    return False
+            elif v.threshold is None or float(want) != v.threshold:
+                return False
+    return True
+
+
+@dataclass
+class Certificate:
+    """The parsed budgets of one target."""
+
+    target: str
+    entries: list[dict[str, Any]]
+    path: str = "<memory>"
+
+    def budget_for(self, v: Verdict) -> Budget | None:
+        """The limits for the verdict's combination, or None where no entry sets max_ulp."""
+        limits: dict[str, Any] = dict(_DEFAULTS)
+        reasons: list[str] = []
+        for entry in self.entries:
+            if _matches(entry, v):
+                limits.update({k: entry[k] for k in _LIMITS if k in entry})
+                reasons.append(entry["reason"])
+        if "max_ulp" not in limits:
+            return None
+        limits.setdefault("threshold_jump_ulp", 2 * limits["max_ulp"] + 1)
+        return Budget(limits, reasons)
+
+    def check(self, v: Verdict) -> list[Violation]:
+        """The violations of the verdict against its budget ([] when it holds or the target declined)."""
+        where = f"{v.target} {v.format} {v.fn} ({v.params})"
+        if v.status == "unsupported":
+            return []
+        if v.status == "error":
+            return [Violation("error", f"{where}: {v.reason}")]
+        b = self.budget_for(v)
+        if b is None:
+            return [Violation("budget", f"{where}: no budget in {self.path} covers this combination")]
+        lim, out = b.limits, []
+        if not v.max_ulp <= lim["max_ulp"]:
+            w = v.worst[0] if v.worst else None
+            at = (f" at x = {w.x!r}: got {w.result!r}, correctly rounded {w.correct!r}" if w else "")
+            out.append(Violation("max_ulp", f"{where}: max error {v.max_ulp:.4g} ulp > budget "
+                                            f"{lim['max_ulp']:g}{at}"))
+        for key, measured, what in (
+                ("nonfinite", v.nonfinite_count, "non-finite results where the truth is finite"),
+                ("nan", v.nan_count, "NaN results where the truth is a number"),
+                ("monotonicity_violations", v.monotonicity_violations, "monotonicity violations"),
+                ("property_failures", sum(v.property_failures.values()), "property failures"),
+                ("special_values_wrong", sum(not s["ok"] for s in v.special_values.values()),
+                 "wrong special values")):
+            if measured > lim[key]:
+                ex = ""
+                if key == "monotonicity_violations" and v.monotonicity_examples:
+                    ex = f"; first: {v.monotonicity_examples[0]}"
+                elif key == "property_failures":
+                    ex = f"; {v.property_failures} first: {v.property_examples}"
+                elif key == "special_values_wrong":
+                    ex = f"; {v.special_values}"
+                out.append(Violation(key, f"{where}: {measured} {what} > allowed {lim[key]}{ex}"))
+        if not lim["premature_overflow"] and v.overflow_onset is not None and (
+                v.true_overflow_onset is None or v.overflow_onset < v.true_overflow_onset):
+            out.append(Violation("premature_overflow",
+                                 f"{where}: overflows from x = {v.overflow_onset!r}, true onset "
+                                 f"{v.true_overflow_onset!r}"))
+        if not lim["premature_underflow"] and v.underflow_onset is not None:
+            out.append(Violation("premature_underflow",
+                                 f"{where}: returns 0 up to x = {v.underflow_onset!r} where the true result "
+                                 f"is positive (true: 0 only up to {v.true_underflow_onset!r})"))
+        if v.threshold_jump_ulp is not None and not v.threshold_jump_ulp <= lim["threshold_jump_ulp"]:
+            j = max(v.switch_jumps, key=lambda s: s.jump_ulp)
+            out.append(Violation("threshold_jump_ulp",
+                                 f"{where}: jump of {j.jump_ulp:.4g} ulp at the switch x = {j.at!r} "
+                                 f"(between {j.below!r} and {j.above!r}) > allowed {lim['threshold_jump_ulp']:g}"))
+        return out
+
+    def loose(self, v: Verdict) -> list[str]:
+        """Budgets far looser than what was measured: each a line saying what could be tightened."""
+        b = self.budget_for(v) if v.status == "ok" else None
+        if b is None or not math.isfinite(v.max_ulp):
+            return []
+        where = f"{v.target} {v.format} {v.fn} ({v.params})"
+        out = []
+        allowed = b.limits["max_ulp"]
+        if allowed > max(1.5 * v.max_ulp, v.max_ulp + 1.0):
+            out.append(f"{where}: max_ulp budget {allowed:g} but measured {v.max_ulp:.4g}")
+        for key, measured in (("nonfinite", v.nonfinite_count), ("nan", v.nan_count),
+                              ("monotonicity_violations", v.monotonicity_violations),
+                              ("property_failures", sum(v.property_failures.values()))):
+            if b.limits[key] > 0 and measured == 0:
+                out.append(f"{where}: allows {b.limits[key]} {key} but none measured")
+        return out
+
+
+def load_certificate(path: str | Path) -> Certificate:
+    """Parse and validate a certificate file; CertificateError naming file, entry and key when malformed."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CertificateError(f"{path}: cannot read: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CertificateError(f"{path}: not valid TOML: {e}") from None
+    return parse_certificate(data, str(path))
+
+
+def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certificate:
+    """Validate an already-parsed certificate (see :func:`load_certificate`)."""
+    target = data.get("target")
+    if not isinstance(target, str) or not target:
+        raise CertificateError(f"{path}: key 'target' must name the target (a non-empty string)")
+    unknown = set(data) - {"target", "budget"}
+    if unknown:
+        raise CertificateError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected 'target', 'budget'")
+    entries = data.get("budget", [])
+    if not isinstance(entries, list) or not entries:
+        raise CertificateError(f"{path}: needs at least one [[budget]] entry")
+    for i, e in enumerate(entries, 1):
+        here = f"{path}: [[budget]] #{i}"
+        if not isinstance(e, dict):
+            raise CertificateError(f"{here}: must be a table")
+        for key, value in e.items():
+            if key in _LIMITS:
+                types = _LIMITS[key]
+                if isinstance(value, bool) and types is not bool:
+                    raise CertificateError(f"{here}: key '{key}' must be a number, got {value!r}")
+                if not isinstance(value, types):
+                    raise CertificateError(f"{here}: key '{key}' has the wrong type: {value!r}")
+                if types is not bool and (not math.isfinite(value) or value < 0) and key != "max_ulp":
+                    raise CertificateError(f"{here}: key '{key}' must be finite and >= 0, got {value!r}")
+                if key == "max_ulp" and not value >= 0:
+                    raise CertificateError(f"{here}: key 'max_ulp' must be >= 0 (inf allowed), got {value!r}")
+            elif key in ("format", "fn"):
+                if not isinstance(value, str):
+                    raise CertificateError(f"{here}: key '{key}' must be a string")
+            elif key == "beta":
+                if value != "*" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                     or not value > 0 or not math.isfinite(value)):
+                    raise CertificateError(f"{here}: key 'beta' must be a finite number > 0 or \"*\", got {value!r}")
+            elif key == "threshold":
+                ok = value in ("*", "default") or (not isinstance(value, bool)
+                                                   and isinstance(value, (int, float)) and value == value)
+                if isinstance(value, str) and value in ("inf", "-inf"):
+                    e[key], ok = float(value), True
+                if not ok:
+                    raise CertificateError(f"{here}: key 'threshold' must be a number, \"inf\", \"default\" "
+                                           f"or \"*\", got {value!r}")
+            elif key == "reason":
+                if not isinstance(value, str) or not value.strip():
+                    raise CertificateError(f"{here}: key 'reason' must be a non-empty string")
+            else:
+                raise CertificateError(f"{here}: unknown key '{key}'")
+        if "reason" not in e:
+            raise CertificateError(f"{here}: key 'reason' is required: say why this is the expectation")
+    return Certificate(target=target, entries=entries, path=path)

@@ -1,0 +1,58 @@
+"""The combinations to judge: target × format × function × (β, threshold), for tests, reports and CLI."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from oracle.formats import FORMATS
+
+FUNCTIONS = ("softplus", "softplus_grad")
+#: β values users hit, from tiny to PyTorch's inf-producing 1e30 (for targets that take a β)
+BETAS = (1.0, 1e-3, 0.5, 2.0, 1e30)
+#: thresholds (for targets that take one): the default, 0 (always linear above 0) and inf (never linear)
+THRESHOLDS = (None, 0.0, math.inf)
+
+
+@dataclass(frozen=True)
+class Combo:
+    target: object
+    fmt: str
+    fn: str
+    beta: float
+    threshold: float | None
+    skip: str | None = None
+
+    @property
+    def id(self) -> str:
+        t = "default" if self.threshold is None else f"{self.threshold:g}"
+        return f"{self.target.name}-{self.fmt}-{self.fn}-b{self.beta:g}-t{t}"
+
+
+def combinations(targets, formats=None, functions=FUNCTIONS, betas=BETAS,
+                 thresholds=THRESHOLDS) -> list[Combo]:
+    """Every supported combination of the given targets; an unavailable target appears once, as a skip.
+
+    β values other than 1 apply to targets that take a β, thresholds other than the default to targets
+    that take one; other targets run only at the grid's β = 1 and default threshold, if it has them.
+    """
+    from targets import reason_unavailable
+
+    out = []
+    for t in targets:
+        reason = reason_unavailable(t)
+        if reason:
+            out.append(Combo(t, "-", "-", 1.0, None, skip=f"{t.name}: {reason}"))
+            continue
+        params = getattr(t, "params", None)
+        # a target without a β (threshold) runs only where the grid asks for β = 1 (the default threshold)
+        t_betas = betas if getattr(params, "beta", False) else tuple(b for b in betas if b == 1.0)
+        t_thresholds = thresholds if getattr(params, "threshold", False) else \
+            tuple(t for t in thresholds if t is None)
+        for fmt in formats or FORMATS:
+            for fn in functions:
+                for beta in t_betas:
+                    for thr in t_thresholds:
+                        if t.check(fmt, beta, thr) is None:
+                            out.append(Combo(t, fmt, fn, beta, thr))
+    return out

@@ -1,0 +1,409 @@
+"""The judge: one target, one format, one function, one (β, threshold) — measured against the oracle.
+
+:func:`judge` is the only place where a target's results are compared with the truth; the certification
+tests, the reports and the command line all call it and read the :class:`Verdict` it returns.
+
+Units: every error is in ulps of the format under test, as :func:`oracle.ulp_error` defines them (Goldberg
+ulp of the exact value, subnormal floor). Inputs and results are reported as Python floats (exact: every
+supported format widens to float64 exactly).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
+from .formats import Format, get_format
+from .inputs import InputSet, input_set
+from .ulp import ulp_error
+
+__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES"]
+
+#: Version of the Verdict record layout (bump on any change of field names or meanings).
+SCHEMA_VERSION = 1
+
+#: Upper edges of the ulp-error histogram bins; then "inf" (infinite error) and "nan" (NaN result).
+HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0, math.inf)
+
+_LOG2 = math.log(2.0)
+
+
+@dataclass
+class WorstInput:
+    """One input with its result, the correctly rounded result, and the error in ulps."""
+
+    x: float
+    result: float
+    correct: float
+    ulp: float
+
+
+@dataclass
+class SwitchJump:
+    """The two format values straddling a formula switch of the implementation, and what happens there.
+
+    ``jump_ulp``: |(y(above) − y(below)) − (f(above) − f(below))| in ulps of f near the switch — how much
+    the implementation's step between neighbours differs from the true step. ``error_*_ulp``: the signed
+    errors on each side.
+    """
+
+    at: float
+    below: float
+    above: float
+    error_below_ulp: float
+    error_above_ulp: float
+    jump_ulp: float
+
+
+@dataclass
+class Verdict:
+    """Everything measured for one target × format × function × (β, threshold).
+
+    ``status``: "ok" (measured), "unsupported" (the target declines; ``reason`` says why) or "error" (the
+    target raised or returned garbage; ``reason`` says what). Only "ok" verdicts carry measurements.
+    """
+
+    target: str
+    format: str
+    fn: str
+    beta: float
+    threshold: float | None
+    status: str = "ok"
+    reason: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    device: str = "cpu"
+    mode: str = ""
+    seed: int | None = None
+    n_inputs: int = 0
+    max_ulp: float = math.nan      # over results that are numbers; see nonfinite_count and nan_count
+    mean_ulp: float = math.nan
+    worst_input: float | None = None
+    worst: list[WorstInput] = field(default_factory=list)
+    histogram: dict[str, int] = field(default_factory=dict)
+    correctly_rounded_fraction: float = math.nan
+    nonfinite_count: int = 0
+    nan_count: int = 0
+    overflow_onset: float | None = None
+    true_overflow_onset: float | None = None
+    underflow_onset: float | None = None
+    true_underflow_onset: float | None = None
+    monotonicity_violations: int = 0
+    monotonicity_examples: list[list[float]] = field(default_factory=list)
+    switch_jumps: list[SwitchJump] = field(default_factory=list)
+    threshold_jump_ulp: float | None = None
+    safe_threshold: float | None = None
+    property_failures: dict[str, int] = field(default_factory=dict)
+    property_examples: dict[str, list[float]] = field(default_factory=dict)
+    special_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def params(self) -> str:
+        """β and threshold as people write them: "beta=1, threshold=default"."""
+        t = "default" if self.threshold is None else f"{self.threshold:g}"
+        return f"beta={self.beta:g}, threshold={t}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
+        return _json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        d = _from_json_safe(dict(d))
+        d["worst"] = [WorstInput(**w) for w in d.get("worst", [])]
+        d["switch_jumps"] = [SwitchJump(**s) for s in d.get("switch_jumps", [])]
+        return cls(**d)
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _from_json_safe(v):
+    if isinstance(v, str) and v in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[v]
+    if isinstance(v, dict):
+        return {k: _from_json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_from_json_safe(x) for x in v]
+    return v
+
+
+# --- the measurement ---------------------------------------------------------------------------------------
+
+def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
+          threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
+          seed: int = 0, worst_k: int = 10) -> Verdict:
+    """Measure ``target`` (a :class:`targets.Target`) on one combination and return its Verdict.
+
+    ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
+    a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
+    A target that declines the combination gives status "unsupported"; one that raises, or returns the
+    wrong dtype or shape, gives status "error" with the cause — never an exception from here.
+    """
+    check_fn(fn)
+    beta = check_beta(beta)
+    if threshold is not None and math.isnan(threshold):
+        raise ValueError("threshold must not be NaN")
+    f = get_format(fmt)
+    v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
+                device=getattr(target, "device", "cpu"))
+    start = time.perf_counter()
+    reason = _unsupported(target, f, beta, threshold)
+    if reason is not None:
+        v.status, v.reason = "unsupported", reason
+        return v
+    switches = _switch_points(target, f, beta, threshold)
+    if inputs is None:
+        inputs = input_set(f, fn, beta, switch_points=switches, n=n, seed=seed)
+    v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
+    call = _caller(target, fn, beta, threshold)
+    x = inputs.x
+    try:
+        y = call(x)
+    except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the judge
+        v.status, v.reason = "error", f"raised {type(exc).__name__}: {exc}"
+        v.elapsed_s = time.perf_counter() - start
+        return v
+
+    ref = correctly_rounded(x, fn, beta)
+    err = ulp_error(y, x, fn, beta)
+    _accuracy(v, x, y, ref, err, f, worst_k)
+    _onsets(v, x, y, ref, inputs, call, f)
+    v.monotonicity_violations, v.monotonicity_examples = _monotonicity(x, y)
+    _properties(v, x, y, call, f, fn, beta)
+    _specials(v, x, y, ref, f)
+    v.switch_jumps = [_jump(s, call, f, fn, beta) for s in switches]
+    v.switch_jumps = [j for j in v.switch_jumps if j is not None]
+    if v.switch_jumps:
+        v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
+    if fn == "softplus":
+        lin = inputs.boundaries.get("linear_branch")
+        onset = _linear_onset(f, beta, lin)
+        v.safe_threshold = None if onset is None else onset * beta
+    v.elapsed_s = time.perf_counter() - start
+    return v
+
+
+def _unsupported(target, f: Format, beta: float, threshold) -> str | None:
+    avail = target.availability()
+    if avail is not None:
+        return f"unavailable: {avail}"
+    return target.check(f.name, beta, threshold)
+
+
+def _switch_points(target, f: Format, beta, threshold) -> list[float]:
+    get = getattr(target, "switch_points", None)
+    return [float(s) for s in (get(f.name, beta, threshold) if get else []) if math.isfinite(s)]
+
+
+def _caller(target, fn: str, beta: float, threshold) -> Callable[[np.ndarray], np.ndarray]:
+    method = target.softplus if fn == "softplus" else target.softplus_grad
+    return lambda x: method(x, beta, threshold)
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return to_float64(a)
+
+
+def _same(y: np.ndarray, ref: np.ndarray, f: Format) -> np.ndarray:
+    """Bit-identical, or both NaN (any payload)."""
+    both_nan = np.isnan(_f64(y)) & np.isnan(_f64(ref))
+    return (f.to_bits(y) == f.to_bits(ref)) | both_nan
+
+
+def _accuracy(v: Verdict, x, y, ref, err, f: Format, worst_k: int) -> None:
+    xf, yf, rf = _f64(x), _f64(y), _f64(ref)
+    judged = ~np.isnan(xf)
+    e = err[judged]
+    v.nan_count = int((np.isnan(yf) & ~np.isnan(rf))[judged].sum())  # NaN where a number is due
+    finite_x = np.isfinite(xf)
+    wrong_nonfinite = finite_x & ~np.isfinite(yf) & np.isfinite(rf)
+    v.nonfinite_count = int(wrong_nonfinite.sum())
+    # max_ulp covers the results that are numbers (or the right inf); NaN and overflow where the truth is
+    # finite are counted apart (nan_count, nonfinite_count) and budgeted apart, not folded into an "inf".
+    numeric = err[judged & ~wrong_nonfinite & ~np.isnan(err)]
+    v.max_ulp = float(numeric.max()) if numeric.size else math.nan
+    finite_e = numeric[np.isfinite(numeric)]
+    v.mean_ulp = float(finite_e.mean()) if finite_e.size else math.nan
+    v.correctly_rounded_fraction = float(_same(y, ref, f).mean()) if y.size else math.nan
+    v.histogram = _histogram(e)
+    order = np.argsort(np.where(np.isnan(err), math.inf, err), kind="stable")[::-1]
+    order = [i for i in order if not np.isnan(xf[i])][:worst_k]
+    v.worst = [WorstInput(float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])) for i in order
+               if err[i] > 0.5 or np.isnan(err[i])]
+    v.worst_input = v.worst[0].x if v.worst else None
+
+
+def _histogram(e: np.ndarray) -> dict[str, int]:
+    out: dict[str, int] = {}
+    lo = -math.inf
+    for hi in HISTOGRAM_EDGES:
+        label = "inf" if hi == math.inf else f"<={hi:g}"
+        out[label] = int(((e > lo) & (e <= hi)).sum()) if hi != math.inf else int((e == math.inf).sum())
+        lo = hi
+    out["nan"] = int(np.isnan(e).sum())
+    return out
+
+
+# --- onsets: found among the judged inputs, then sharpened by bisection on the target itself -----------------
+
+def _ordered(f: Format, x: float) -> int:
+    """A format value's position on the integer line of ordered bit patterns (-0 and +0 adjacent)."""
+    b = int(np.array([x], dtype=np.float64).astype(f.dtype).view(f.uint)[0])
+    return -(b & (f.sign_mask - 1)) - 1 if b & f.sign_mask else b
+
+
+def _from_ordered(f: Format, k: int) -> np.ndarray:
+    b = (-k - 1) | f.sign_mask if k < 0 else k
+    return f.from_bits(np.array([b], dtype=f.uint))
+
+
+def _bisect(f: Format, good: float, bad: float, is_bad: Callable[[np.ndarray], bool]) -> float:
+    """The format value nearest ``good`` on the way to ``bad`` for which ``is_bad`` holds (one crossing
+    assumed); ~log2(distance) target calls."""
+    g, b = _ordered(f, good), _ordered(f, bad)
+    while abs(b - g) > 1:
+        m = (g + b) // 2
+        if is_bad(_from_ordered(f, m)):
+            b = m
+        else:
+            g = m
+    return float(_f64(_from_ordered(f, b))[0])
+
+
+def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
+    xf, yf, rf = _f64(x), _f64(y), _f64(ref)
+    fin = np.isfinite(xf)
+    # overflow: the smallest positive input with a non-finite result where the truth is finite
+    over = fin & (xf > 0) & ~np.isfinite(yf) & np.isfinite(rf)
+    if over.any():
+        bad = float(xf[over].min())
+        ok_below = fin & (xf >= 0) & (xf < bad) & np.isfinite(yf)
+        good = float(xf[ok_below].max()) if ok_below.any() else 0.0
+
+        def overflows(xx):
+            with np.errstate(all="ignore"):
+                return not np.isfinite(_f64(call(xx))[0])
+        v.overflow_onset = _bisect(f, good, bad, overflows) if ok_below.any() else bad
+    true_over = fin & ~np.isfinite(rf)
+    if true_over.any():
+        v.true_overflow_onset = float(xf[true_over].min())
+    # underflow: the largest negative input returning 0 where the truth is a positive number of the format
+    under = fin & (xf < 0) & (yf == 0) & (rf > 0)
+    if under.any():
+        bad = float(xf[under].max())
+        ok_above = fin & (xf > bad) & (xf <= 0) & (yf > 0)
+        good = float(xf[ok_above].min()) if ok_above.any() else 0.0
+
+        def underflows(xx):
+            return _f64(call(xx))[0] == 0
+        v.underflow_onset = _bisect(f, good, bad, underflows) if ok_above.any() else bad
+    true_under = fin & (rf == 0)
+    if true_under.any():
+        v.true_underflow_onset = float(xf[true_under].max())
+
+
+def _monotonicity(x, y) -> tuple[int, list[list[float]]]:
+    """Count of adjacent (in value) input pairs whose results decrease; the first few as examples."""
+    xf, yf = _f64(x), _f64(y)
+    keep = ~np.isnan(xf) & ~np.isnan(yf)
+    xs, ys = xf[keep], yf[keep]
+    order = np.lexsort((ys, xs))  # ties in x (±0) ordered by y: not a violation
+    xs, ys = xs[order], ys[order]
+    drop = np.flatnonzero(ys[1:] < ys[:-1])
+    return int(drop.size), [[float(xs[i]), float(xs[i + 1]), float(ys[i]), float(ys[i + 1])] for i in drop[:5]]
+
+
+def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
+    _, e = np.frexp(np.abs(v))
+    return np.ldexp(1.0, np.where(v == 0, f.emin, np.maximum(e - 1, f.emin)) - f.p + 1)
+
+
+def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None:
+    """Bounds and the odd/even identities, each within the rounding a correct result may carry."""
+    xf, yf = _f64(x), _f64(y)
+    sel = np.isfinite(xf) & np.isfinite(yf)
+    fails: dict[str, np.ndarray] = {}
+    with np.errstate(all="ignore"):
+        if fn == "softplus":
+            base = np.maximum(xf, 0.0)
+            top = base + _LOG2 / beta
+            fails["lower_bound"] = sel & (yf < base)
+            fails["upper_bound"] = sel & (yf > top + _ulp_f64(top, f) / 2 * (1 + 2.0 ** -40))
+        else:
+            fails["range_0_1"] = sel & ((yf < 0) | (yf > 1))
+        try:
+            ym = _f64(call(-x))
+        except Exception:  # noqa: BLE001 — the main call worked; a failure here shows as a property failure
+            ym = np.full(xf.shape, np.nan)
+        both = sel & np.isfinite(ym)
+        tol = (_ulp_f64(yf, f) + _ulp_f64(ym, f)) / 2
+        if fn == "softplus":
+            # softplus(x) − softplus(−x) = x, exactly; float64 evaluation adds < 2**-50 relative
+            lhs, rhs = yf - ym, xf
+        else:
+            lhs, rhs = yf + ym, np.ones_like(xf)  # sigmoid(x) + sigmoid(−x) = 1
+        gap = np.abs(lhs - rhs)
+        fails["identity"] = both & (gap > tol * (1 + 2.0 ** -30) + np.abs(rhs) * 2.0 ** -50)
+    v.property_failures = {k: int(m.sum()) for k, m in fails.items()}
+    v.property_examples = {k: [float(t) for t in xf[m][:5]] for k, m in fails.items() if m.any()}
+
+
+def _specials(v: Verdict, x, y, ref, f: Format) -> None:
+    xf = _f64(x)
+    names = {"+0": lambda a: (a == 0) & ~np.signbit(a), "-0": lambda a: (a == 0) & np.signbit(a),
+             "+inf": lambda a: a == np.inf, "-inf": lambda a: a == -np.inf, "nan": np.isnan}
+    same = _same(y, ref, f)
+    for name, pick in names.items():
+        idx = np.flatnonzero(pick(xf))
+        if idx.size:
+            i = idx[0]
+            v.special_values[name] = {"result": float(_f64(y[i:i + 1])[0]),
+                                      "expected": float(_f64(ref[i:i + 1])[0]), "ok": bool(same[i])}
+
+
+def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
+    """Neighbours of switch point s: the last format value at or below s and the first above it."""
+    with np.errstate(over="ignore"):
+        below = np.array([s], dtype=np.float64).astype(f.dtype)
+    if not np.isfinite(_f64(below)[0]):
+        return None
+    if _f64(below)[0] > s:
+        below = _from_ordered(f, _ordered(f, float(_f64(below)[0])) - 1)
+    above = _from_ordered(f, _ordered(f, float(_f64(below)[0])) + 1)
+    xs = np.concatenate([below, above])
+    if not np.isfinite(_f64(xs)).all():
+        return None
+    try:
+        ys = call(xs)
+    except Exception:  # noqa: BLE001
+        return None
+    e = ulp_error(ys, xs, fn, beta, signed=True)
+    return SwitchJump(at=s, below=float(_f64(xs)[0]), above=float(_f64(xs)[1]),
+                      error_below_ulp=float(e[0]), error_above_ulp=float(e[1]),
+                      jump_ulp=float(abs(e[1] - e[0])))
+
+
+def _linear_onset(f: Format, beta: float, lin: np.ndarray | None) -> float | None:
+    """The smallest x from which softplus_β(x) correctly rounds to x itself (from the boundary set)."""
+    if lin is None or lin.size == 0:
+        return None
+    xs = _f64(lin)
+    ys = _f64(correctly_rounded(lin, "softplus", beta))
+    ok = np.flatnonzero((ys == xs) & (xs > 0))
+    return float(xs[ok].min()) if ok.size else None

@@ -1,0 +1,56 @@
+"""What a report must record to be rerun exactly: versions, hardware, flags, seed, date."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata as md
+import os
+import platform
+import sys
+from typing import Any
+
+__all__ = ["environment"]
+
+_PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-flint", "torch",
+             "tensorflow-cpu", "tensorflow", "jax", "jaxlib")
+_FLAGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS", "ATEN_CPU_CAPABILITY",
+          "SOFTPLUS_CERT_CACHE", "CUDA_VISIBLE_DEVICES")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(seed: int | None, targets=(), command: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-safe record of everything a result may depend on (per-target versions included)."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    target_versions = {}
+    for t in targets:
+        try:
+            target_versions[t.name] = {k: str(v) for k, v in t.versions().items()}
+        except Exception as exc:  # noqa: BLE001 — a version query must not sink the report
+            target_versions[t.name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed,
+        "command": command if command is not None else sys.argv,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "packages": versions,
+        "targets": target_versions,
+        "flags": {k: os.environ[k] for k in _FLAGS if k in os.environ},
+    }

@@ -1,0 +1,72 @@
+"""Certification suite setup: the combinations to judge, the certificates, and the loose-budget report.
+
+Options:
+  --certificate PATH      a certificate file for a target (repeatable); built-in targets use
+                          targets/certificates/<name>.toml, others targets/certificates/default.toml.
+  --samples N             sample size for float32/float64 (default: oracle.inputs.DEFAULT_SAMPLES).
+  --seed N                seed of the sampled inputs (default 0).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from oracle.certificate import load_certificate
+from oracle.grid import combinations
+
+_LOOSE: list[str] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("softplus-cert")
+    group.addoption("--certificate", action="append", default=[], metavar="PATH",
+                    help="certificate TOML for a target (repeatable; default: the built-in ones)")
+    group.addoption("--samples", type=int, default=None, metavar="N",
+                    help="float32/float64 sample size (default: oracle.inputs.DEFAULT_SAMPLES)")
+    group.addoption("--seed", type=int, default=0, metavar="N", help="seed of the sampled inputs")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "combo" not in metafunc.fixturenames:
+        return
+    from tests.conftest import selected_targets
+
+    sampled_only = "sampled_only" in metafunc.definition.keywords
+    params = []
+    for combo in combinations(selected_targets(metafunc.config)):
+        if sampled_only and combo.fmt in ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            continue
+        marks = [pytest.mark.skip(reason=combo.skip)] if combo.skip else []
+        params.append(pytest.param(combo, id=combo.id, marks=marks))
+    metafunc.parametrize("combo", params)
+
+
+@pytest.fixture(scope="session")
+def certificates(pytestconfig):
+    """target name -> Certificate (user-given files first, then the built-in directory)."""
+    from pathlib import Path
+
+    import targets
+
+    certs = {}
+    builtin = Path(targets.__file__).parent / "certificates"
+    for path in sorted(builtin.glob("*.toml")):
+        c = load_certificate(path)
+        certs[c.target] = c
+    for p in pytestconfig.getoption("--certificate"):
+        c = load_certificate(p)
+        certs[c.target] = c
+    return certs
+
+
+def pytest_runtest_logreport(report) -> None:
+    # user_properties travel from xdist workers to the controller with each report
+    if report.when == "call":
+        _LOOSE.extend(v for k, v in report.user_properties if k == "loose_budget")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _LOOSE:
+        terminalreporter.section("budgets looser than measured (tighten them)")
+        for line in sorted(set(_LOOSE)):
+            terminalreporter.write_line(line)
