@@ -80,7 +80,7 @@ def _num(v: float | None, digits: int = 3) -> str:
 def _onset(found: float | None, true: float | None) -> str:
     if found is None and true is None:
         return "–"
-    mark = "" if found == true else " ⚠"
+    mark = "" if found is None else " ⚠"  # any found onset is a deviation from the truth
     return f"{_num(found, 8)} / {_num(true, 8)}{mark}"
 
 
