@@ -21,7 +21,7 @@ import numpy as np
 
 from .formats import Format
 
-__all__ = ["ORACLE_VERSION", "cache_dir", "table", "table_path", "clear_memory"]
+__all__ = ["ORACLE_VERSION", "atomic_write", "cache_dir", "table", "table_path", "clear_memory"]
 
 #: Bump whenever a change could alter any correctly rounded result: old tables then count as stale.
 ORACLE_VERSION = 1
@@ -58,7 +58,8 @@ def _load(fmt: Format, fn: str) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=np.dtype(fmt.uint).newbyteorder("<")).astype(fmt.uint)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename: readers see the old or the new file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -78,8 +79,8 @@ def _store(fmt: Format, fn: str, bits: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The table first, its checksum last: a crash in between leaves a mismatch, i.e. a rebuild.
-        _atomic_write(path, raw)
-        _atomic_write(path.with_suffix(".json"),
+        atomic_write(path, raw)
+        atomic_write(path.with_suffix(".json"),
                       json.dumps(_meta(fmt, fn, hashlib.sha256(raw).hexdigest())).encode())
     except OSError:
         pass  # read-only home, full disk: the in-memory table still serves this process

@@ -34,6 +34,7 @@ import numpy as np
 from . import softplus, softplus_grad
 from .evaluate import check_beta, check_fn, to_float64
 from .exact import reference
+from .ulp import ulp_exponent_f64
 from .fast import enclose_f64
 from .formats import Format, get_format
 
@@ -46,6 +47,9 @@ __all__ = [
     "switch_neighbours",
     "boundary_points",
     "input_set",
+    "ordered_keys",
+    "from_ordered_keys",
+    "partition_point",
 ]
 
 #: Sample sizes of sampled (non-exhaustive) input sets when ``n`` is not given: small enough that the
@@ -79,7 +83,7 @@ class InputSet:
 
 # --- ordered keys ------------------------------------------------------------------------------------
 
-def _keys(fmt: Format, x: np.ndarray) -> np.ndarray:
+def ordered_keys(fmt: Format, x: np.ndarray) -> np.ndarray:
     """Ordered int64 keys of finite values x (see the module doc): −0 and +0 both give 0."""
     bits = fmt.to_bits(np.asarray(x, dtype=fmt.dtype)).astype(np.uint64)
     sign = np.uint64(fmt.sign_mask)
@@ -87,7 +91,7 @@ def _keys(fmt: Format, x: np.ndarray) -> np.ndarray:
     return np.where((bits & sign) != 0, -mag, mag)
 
 
-def _from_keys(fmt: Format, keys) -> np.ndarray:
+def from_ordered_keys(fmt: Format, keys) -> np.ndarray:
     """Values of the format for ordered keys in [−max_bits, max_bits] (key 0 gives +0)."""
     keys = np.asarray(keys, dtype=np.int64)
     mag = np.abs(keys).astype(np.uint64)
@@ -100,7 +104,7 @@ def _key_window(fmt: Format, lo: int, hi: int) -> np.ndarray:
     lo, hi = max(lo, -fmt.max_bits), min(hi, fmt.max_bits)
     if lo > hi:
         return np.empty(0, dtype=fmt.dtype)
-    return _from_keys(fmt, np.arange(lo, hi + 1, dtype=np.int64))
+    return from_ordered_keys(fmt, np.arange(lo, hi + 1, dtype=np.int64))
 
 
 _NAN_KEY = np.iinfo(np.int64).max
@@ -134,7 +138,7 @@ def _sorted_unique(fmt: Format, x: np.ndarray) -> np.ndarray:
     return _from_sort_key(fmt, np.unique(_sort_key(fmt, bits)))
 
 
-def _partition_point(pred: Callable[[int], bool], lo: int, hi: int) -> int:
+def partition_point(pred: Callable[[int], bool], lo: int, hi: int) -> int:
     """Smallest key in [lo, hi] where a monotone predicate (false … false true … true) is true; hi + 1 if
     it is true nowhere. Calls pred O(log2(hi − lo)) times (at most ~66 for float64)."""
     if pred(lo):
@@ -152,7 +156,7 @@ def _partition_point(pred: Callable[[int], bool], lo: int, hi: int) -> int:
 
 def _transition(pred: Callable[[int], bool], lo: int, hi: int) -> int | None:
     """The key in (lo, hi] where a monotone predicate turns true; None if it is constant on [lo, hi]."""
-    key = _partition_point(pred, lo, hi)
+    key = partition_point(pred, lo, hi)
     return key if lo < key <= hi else None
 
 
@@ -211,16 +215,16 @@ def switch_neighbours(fmt, s: float, k: int = 2) -> np.ndarray:
         raise ValueError(f"k must be >= 0, got {k}")
 
     def value(key: int) -> float:  # float64 comparisons are exact: every format's values are float64 values
-        return float(to_float64(_from_keys(fmt, key)))
+        return float(to_float64(from_ordered_keys(fmt, key)))
 
     if s < value(-fmt.max_bits):
         above = -fmt.max_bits
     elif s >= value(fmt.max_bits):
         above = fmt.max_bits + 1
     else:  # value(−max) ≤ s < value(max): the first key above s exists and is not the lowest
-        above = _partition_point(lambda key: value(key) > s, -fmt.max_bits, fmt.max_bits)
+        above = partition_point(lambda key: value(key) > s, -fmt.max_bits, fmt.max_bits)
     at = above - 1
-    if at >= -fmt.max_bits and float(to_float64(_from_keys(fmt, at))) == s:
+    if at >= -fmt.max_bits and float(to_float64(from_ordered_keys(fmt, at))) == s:
         return _key_window(fmt, at - k, at + k)
     return _key_window(fmt, above - k, above + k - 1)
 
@@ -235,18 +239,11 @@ def _special(fmt: Format) -> np.ndarray:
 def _exp_overflow(fmt: Format, beta: float, k: int) -> np.ndarray:
     """Neighbours of ±log(max_finite)/β, where exp(±βx) overflows the format (naive formulas break);
     a point outside the finite range contributes nothing."""
-    max_finite = float(to_float64(_from_keys(fmt, fmt.max_bits)))
+    max_finite = float(to_float64(from_ordered_keys(fmt, fmt.max_bits)))
     with mpmath.workprec(128):  # one rounding to float64, not numpy's two (log, then /β)
         s = float(mpmath.log(mpmath.mpf(max_finite)) / mpmath.mpf(beta))
     parts = [switch_neighbours(fmt, t, k) for t in (-s, s) if abs(t) <= max_finite]
     return _sorted_unique(fmt, np.concatenate(parts)) if parts else np.empty(0, fmt.dtype)
-
-
-def _ulp_exponent(fmt: Format, v: np.ndarray) -> np.ndarray:
-    """log2 of the format's ulp at positive float64 values v (the spacing in v's binade, subnormals
-    floored at the quantum)."""
-    _, e = np.frexp(v)  # v = m·2**e, m in [0.5, 1): floor(log2 v) = e − 1
-    return np.maximum(e - 1, fmt.emin) - fmt.p + 1
 
 
 def _midpoint_distance_f64(fmt: Format, x: np.ndarray, fn: str, beta: float) -> np.ndarray:
@@ -258,7 +255,7 @@ def _midpoint_distance_f64(fmt: Format, x: np.ndarray, fn: str, beta: float) -> 
         v = (lo + hi) / 2
         ok &= np.isfinite(v) & (v > 0) & (v < 2.0 ** (fmt.emax + 1))
         v = np.where(ok, v, 1.0)
-        r = np.ldexp(v, -_ulp_exponent(fmt, v))  # exact: a power-of-two scaling
+        r = np.ldexp(v, -ulp_exponent_f64(v, fmt))  # exact: a power-of-two scaling
         d = np.abs(r - np.floor(r) - 0.5)
     return np.where(ok, d, np.inf)
 
@@ -308,7 +305,7 @@ def _uniform_over_keys(fmt: Format, intervals: Sequence[tuple[int, int]], n: int
     ends = np.cumsum(sizes)
     which = np.searchsorted(ends, u, side="right")
     starts = np.array([a for a, _ in intervals], dtype=np.int64)
-    return _from_keys(fmt, starts[which] + (u - (ends[which] - sizes[which])))
+    return from_ordered_keys(fmt, starts[which] + (u - (ends[which] - sizes[which])))
 
 
 def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points: Sequence[float] = (),
@@ -350,7 +347,7 @@ def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points:
 
     @lru_cache(maxsize=None)
     def result_bits(key: int) -> int:
-        return int(fmt.to_bits(f(_from_keys(fmt, [key]), beta))[0])
+        return int(fmt.to_bits(f(from_ordered_keys(fmt, [key]), beta))[0])
 
     def at_least(threshold_bits: int) -> Callable[[int], bool]:
         # f > 0 for finite x, so results are +0 or positive: their bit patterns order as their values,
@@ -358,7 +355,7 @@ def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points:
         return lambda key: result_bits(key) >= threshold_bits
 
     def identity(key: int) -> bool:
-        return result_bits(key) == int(fmt.to_bits(_from_keys(fmt, [key]))[0])
+        return result_bits(key) == int(fmt.to_bits(from_ordered_keys(fmt, [key]))[0])
 
     def neighbours(onset: int | None) -> np.ndarray:
         return np.empty(0, fmt.dtype) if onset is None else _key_window(fmt, onset - k, onset + k)
@@ -386,8 +383,8 @@ def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points:
     f0 = result_bits(0)
     first = lo if positive is None else positive
     last = min(t for t in (top, overflow, hi + 1) if t is not None) - 1
-    pool = [(first, min(last, _partition_point(at_least(f0), lo, hi) - 1)),
-            (max(first, _partition_point(at_least(f0 + 1), lo, hi)), last)]
+    pool = [(first, min(last, partition_point(at_least(f0), lo, hi) - 1)),
+            (max(first, partition_point(at_least(f0 + 1), lo, hi)), last)]
     if all(a > b for a, b in pool):  # nothing varies (extreme β): fall back to every finite value
         pool = [(lo, hi)]
     out["near_midpoint"] = _near_midpoint(fmt, fn, beta, seed, pool)

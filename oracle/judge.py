@@ -19,8 +19,8 @@ import numpy as np
 
 from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
 from .formats import Format, get_format
-from .inputs import InputSet, input_set
-from .ulp import ulp_error
+from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
+from .ulp import ulp_error, ulp_exponent_f64
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES"]
 
@@ -262,28 +262,19 @@ def _histogram(e: np.ndarray) -> dict[str, int]:
 
 # --- onsets: found among the judged inputs, then sharpened by bisection on the target itself -----------------
 
-def _ordered(f: Format, x: float) -> int:
-    """A format value's position on the integer line of ordered bit patterns (-0 and +0 adjacent)."""
-    b = int(np.array([x], dtype=np.float64).astype(f.dtype).view(f.uint)[0])
-    return -(b & (f.sign_mask - 1)) - 1 if b & f.sign_mask else b
-
-
-def _from_ordered(f: Format, k: int) -> np.ndarray:
-    b = (-k - 1) | f.sign_mask if k < 0 else k
-    return f.from_bits(np.array([b], dtype=f.uint))
-
-
 def _bisect(f: Format, good: float, bad: float, is_bad: Callable[[np.ndarray], bool]) -> float:
     """The format value nearest ``good`` on the way to ``bad`` for which ``is_bad`` holds (one crossing
-    assumed); ~log2(distance) target calls."""
-    g, b = _ordered(f, good), _ordered(f, bad)
-    while abs(b - g) > 1:
-        m = (g + b) // 2
-        if is_bad(_from_ordered(f, m)):
-            b = m
-        else:
-            g = m
-    return float(_f64(_from_ordered(f, b))[0])
+    assumed, ``is_bad(bad)`` true); ~log2(distance) target calls."""
+    g, b = (int(k) for k in ordered_keys(f, np.array([good, bad])))
+
+    def value(k: int) -> np.ndarray:
+        return from_ordered_keys(f, [k])
+
+    if g < b:  # bad above good: is_bad goes false ... true upwards
+        k = partition_point(lambda k: is_bad(value(k)), g + 1, b)
+    else:  # bad below good: "not bad" goes false ... true upwards
+        k = partition_point(lambda k: not is_bad(value(k)), b, g - 1) - 1
+    return float(_f64(value(k))[0])
 
 
 def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
@@ -330,8 +321,7 @@ def _monotonicity(x, y) -> tuple[int, list[list[float]]]:
 
 
 def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
-    _, e = np.frexp(np.abs(v))
-    return np.ldexp(1.0, np.where(v == 0, f.emin, np.maximum(e - 1, f.emin)) - f.p + 1)
+    return np.ldexp(1.0, ulp_exponent_f64(v, f))
 
 
 def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None:
@@ -379,15 +369,8 @@ def _specials(v: Verdict, x, y, ref, f: Format) -> None:
 
 def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
     """Neighbours of switch point s: the last format value at or below s and the first above it."""
-    with np.errstate(over="ignore"):
-        below = np.array([s], dtype=np.float64).astype(f.dtype)
-    if not np.isfinite(_f64(below)[0]):
-        return None
-    if _f64(below)[0] > s:
-        below = _from_ordered(f, _ordered(f, float(_f64(below)[0])) - 1)
-    above = _from_ordered(f, _ordered(f, float(_f64(below)[0])) + 1)
-    xs = np.concatenate([below, above])
-    if not np.isfinite(_f64(xs)).all():
+    xs = switch_neighbours(f, s, k=1)[-2:]  # [below, (s itself,) above]: the pair that straddles "> s"
+    if xs.size < 2 or not np.isfinite(_f64(xs)).all():
         return None
     try:
         ys = call(xs)
