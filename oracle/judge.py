@@ -22,13 +22,16 @@ from .formats import Format, get_format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
 from .ulp import ulp_error, ulp_exponent_f64
 
-__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES"]
+__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 SCHEMA_VERSION = 1
 
 #: Upper edges of the ulp-error histogram bins; then "inf" (infinite error) and "nan" (NaN result).
 HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0, math.inf)
+
+#: Number of runs the error profile (error against x, for plots) is cut into.
+PROFILE_BINS = 256
 
 _LOG2 = math.log(2.0)
 
@@ -49,7 +52,7 @@ class SwitchJump:
 
     ``jump_ulp``: |(y(above) − y(below)) − (f(above) − f(below))| in ulps of f near the switch — how much
     the implementation's step between neighbours differs from the true step. ``error_*_ulp``: the signed
-    errors on each side.
+    errors on each side. ``neighbourhood``: [x, signed error] for the 16 format values on each side.
     """
 
     at: float
@@ -58,6 +61,7 @@ class SwitchJump:
     error_below_ulp: float
     error_above_ulp: float
     jump_ulp: float
+    neighbourhood: list[list[float]] = field(default_factory=list)  # [x, signed error in ulps], ±16 values
 
 
 @dataclass
@@ -66,6 +70,9 @@ class Verdict:
 
     ``status``: "ok" (measured), "unsupported" (the target declines; ``reason`` says why) or "error" (the
     target raised or returned garbage; ``reason`` says what). Only "ok" verdicts carry measurements.
+    ``error_profile``: the finite inputs in increasing order cut into at most PROFILE_BINS runs of
+    consecutive inputs, each [x_first, x_last, max error, mean error] in ulps (for plots of error
+    against x; NaN results count as inf).
     """
 
     target: str
@@ -85,6 +92,7 @@ class Verdict:
     worst_input: float | None = None
     worst: list[WorstInput] = field(default_factory=list)
     histogram: dict[str, int] = field(default_factory=dict)
+    error_profile: list[list[float]] = field(default_factory=list)
     correctly_rounded_fraction: float = math.nan
     nonfinite_count: int = 0
     nan_count: int = 0
@@ -242,11 +250,26 @@ def _accuracy(v: Verdict, x, y, ref, err, f: Format, worst_k: int) -> None:
     v.mean_ulp = float(finite_e.mean()) if finite_e.size else math.nan
     v.correctly_rounded_fraction = float(_same(y, ref, f).mean()) if y.size else math.nan
     v.histogram = _histogram(e)
+    v.error_profile = _profile(xf, err)
     order = np.argsort(np.where(np.isnan(err), math.inf, err), kind="stable")[::-1]
     order = [i for i in order if not np.isnan(xf[i])][:worst_k]
     v.worst = [WorstInput(float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])) for i in order
                if err[i] > 0.5 or np.isnan(err[i])]
     v.worst_input = v.worst[0].x if v.worst else None
+
+
+def _profile(xf: np.ndarray, err: np.ndarray) -> list[list[float]]:
+    fin = np.isfinite(xf)
+    order = np.argsort(xf[fin], kind="stable")
+    xs, es = xf[fin][order], np.where(np.isnan(err[fin]), math.inf, err[fin])[order]
+    out = []
+    for idx in np.array_split(np.arange(xs.size), min(PROFILE_BINS, xs.size)):
+        if idx.size:
+            chunk = es[idx]
+            finite = chunk[np.isfinite(chunk)]
+            out.append([float(xs[idx[0]]), float(xs[idx[-1]]), float(chunk.max()),
+                        float(finite.mean()) if finite.size else math.inf])
+    return out
 
 
 def _histogram(e: np.ndarray) -> dict[str, int]:
@@ -368,18 +391,24 @@ def _specials(v: Verdict, x, y, ref, f: Format) -> None:
 
 
 def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
-    """Neighbours of switch point s: the last format value at or below s and the first above it."""
-    xs = switch_neighbours(f, s, k=1)[-2:]  # [below, (s itself,) above]: the pair that straddles "> s"
-    if xs.size < 2 or not np.isfinite(_f64(xs)).all():
+    """The jump across switch point s, between the last format value at or below s and the first above
+    it, with the signed errors of 16 values on each side (one target call)."""
+    xs = switch_neighbours(f, s, k=16)
+    xs = xs[np.isfinite(_f64(xs))]
+    xf = _f64(xs)
+    below = np.flatnonzero(xf <= s)
+    if below.size == 0 or below[-1] + 1 >= xs.size:
         return None
+    i = below[-1]  # xs[i] <= s < xs[i + 1]: the pair that straddles "> s"
     try:
         ys = call(xs)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 — the main call worked; no jump is reported for this switch
         return None
     e = ulp_error(ys, xs, fn, beta, signed=True)
-    return SwitchJump(at=s, below=float(_f64(xs)[0]), above=float(_f64(xs)[1]),
-                      error_below_ulp=float(e[0]), error_above_ulp=float(e[1]),
-                      jump_ulp=float(abs(e[1] - e[0])))
+    return SwitchJump(at=s, below=float(xf[i]), above=float(xf[i + 1]),
+                      error_below_ulp=float(e[i]), error_above_ulp=float(e[i + 1]),
+                      jump_ulp=float(abs(e[i + 1] - e[i])),
+                      neighbourhood=[[float(a), float(b)] for a, b in zip(xf, e)])
 
 
 def _linear_onset(f: Format, beta: float, lin: np.ndarray | None) -> float | None:
