@@ -182,9 +182,9 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     call = _caller(target, fn, beta, threshold)
     x = inputs.x
     try:
-        y = call(x)
+        y = _checked_output(call(x), x)
     except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the judge
-        v.status, v.reason = "error", f"raised {type(exc).__name__}: {exc}"
+        v.status, v.reason = "error", _failure_reason(call, x, exc)
         v.elapsed_s = time.perf_counter() - start
         return v
 
@@ -205,6 +205,69 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
         v.safe_threshold = None if onset is None else onset * beta
     v.elapsed_s = time.perf_counter() - start
     return v
+
+
+def _describe_exc(exc: BaseException) -> str:
+    # failures from an isolated worker already read "raised X: ...", "timed out ...", "crashed: SIGSEGV"
+    from targets.isolation import TargetFailure
+
+    return str(exc) if isinstance(exc, TargetFailure) else f"raised {type(exc).__name__}: {exc}"
+
+
+def _checked_output(y, x: np.ndarray) -> np.ndarray:
+    """y itself if it is an array of x's dtype and shape; else a TypeError saying what came back."""
+    if not isinstance(y, np.ndarray):
+        raise TypeError(f"returned {type(y).__module__}.{type(y).__name__} instead of a NumPy array")
+    if y.dtype != x.dtype:
+        raise TypeError(f"returned {y.dtype} for {x.dtype} input")
+    if y.shape != x.shape:
+        raise TypeError(f"returned shape {y.shape} for input of shape {x.shape}")
+    return y
+
+
+def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 256) -> str:
+    """The cause of a failed call in one line, with how many inputs fail where that can be told cheaply.
+
+    Crashes and timeouts are not bisected (each costs a worker's restart); an exception is located by
+    splitting the input in halves (at most ``max_calls`` calls): "raised ValueError: ... on 3 of 65,536
+    inputs; first: x = 1.5".
+    """
+    from targets.isolation import TargetCrashed, TargetTimeout
+
+    what = _describe_exc(exc)
+    if isinstance(exc, (TargetCrashed, TargetTimeout)) or x.size <= 1:
+        return what if x.size != 1 else f"{what} (x = {float(_f64(x)[0])!r})"
+
+    def fails(lo: int, hi: int) -> bool:
+        try:
+            _checked_output(call(x[lo:hi]), x[lo:hi])
+            return False
+        except (TargetCrashed, TargetTimeout):
+            raise
+        except Exception:  # noqa: BLE001
+            return True
+
+    try:
+        if fails(0, 1) and fails(x.size - 1, x.size) and fails(x.size // 2, x.size // 2 + 1):
+            return f"{what} (on every input tried; first: x = {float(_f64(x[:1])[0])!r})"
+        bad, todo, calls = [], [(0, x.size)], 3
+        while todo and calls < max_calls:
+            lo, hi = todo.pop()
+            calls += 1
+            if not fails(lo, hi):
+                continue
+            if hi - lo == 1:
+                bad.append(lo)
+            else:
+                mid = (lo + hi) // 2
+                todo += [(mid, hi), (lo, mid)]
+    except (TargetCrashed, TargetTimeout) as later:
+        return f"{what}; then {_describe_exc(later)}"
+    if not bad:
+        return f"{what} (only on the whole array: no smaller part fails)" if not todo else what
+    first = float(_f64(x[min(bad):min(bad) + 1])[0])
+    count = f"{len(bad):,}" if not todo else f"at least {len(bad):,}"
+    return f"{what} on {count} of {x.size:,} inputs; first: x = {first!r}"
 
 
 def _unsupported(target, f: Format, beta: float, threshold) -> str | None:
@@ -311,8 +374,11 @@ def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
         good = float(xf[ok_below].max()) if ok_below.any() else 0.0
 
         def overflows(xx):
-            with np.errstate(all="ignore"):
-                return not np.isfinite(_f64(call(xx))[0])
+            try:
+                with np.errstate(all="ignore"):
+                    return not np.isfinite(_f64(call(xx))[0])
+            except Exception:  # noqa: BLE001 — a failure there counts as "no number", like an overflow
+                return True
         v.overflow_onset = _bisect(f, good, bad, overflows) if ok_below.any() else bad
     true_over = fin & ~np.isfinite(rf)
     if true_over.any():
@@ -325,7 +391,10 @@ def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
         good = float(xf[ok_above].min()) if ok_above.any() else 0.0
 
         def underflows(xx):
-            return _f64(call(xx))[0] == 0
+            try:
+                return _f64(call(xx))[0] == 0
+            except Exception:  # noqa: BLE001
+                return True
         v.underflow_onset = _bisect(f, good, bad, underflows) if ok_above.any() else bad
     true_under = fin & (rf == 0)
     if true_under.any():

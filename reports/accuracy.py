@@ -17,26 +17,43 @@ from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
-__all__ = ["REPORT_SCHEMA", "run_grid", "write_json", "write_markdown", "atomic_write_text", "load_json"]
+__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "write_json", "write_markdown", "atomic_write_text", "load_json"]
 
 #: Layout version of accuracy.json: the Verdict schema plus the envelope around it.
 REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
 
 
 def run_grid(combos: Iterable[Combo], n: int | None, seed: int,
-             progress: Callable[[str], None] | None = None) -> list[Verdict]:
-    """Judge each combination (skipped ones become "unsupported" verdicts), in order."""
-    combos = list(combos)
-    out = []
-    for i, c in enumerate(combos, 1):
+             progress: Callable[[Combo], None] | None = None) -> list[Verdict]:
+    """Judge each combination (skipped ones become "unsupported" verdicts), in order.
+
+    ``progress`` is called with each combination after it has been judged.
+    """
+    out: list[Verdict] = []
+    try:
+        _judge_all(combos, n, seed, progress, out)
+    except KeyboardInterrupt:
+        raise Interrupted(out) from None
+    return out
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_grid`; ``verdicts`` holds the combinations finished before it."""
+
+    def __init__(self, verdicts: list[Verdict]) -> None:
+        super().__init__(f"interrupted after {len(verdicts)} combinations")
+        self.verdicts = verdicts
+
+
+def _judge_all(combos, n, seed, progress, out: list[Verdict]) -> None:
+    for c in combos:
         if c.skip:
             out.append(Verdict(target=c.target.name, format=c.fmt, fn=c.fn, beta=c.beta,
                                threshold=c.threshold, status="unsupported", reason=c.skip))
         else:
-            if progress:
-                progress(f"[{i}/{len(combos)}] {c.id}")
             out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed))
-    return out
+            if progress:
+                progress(c)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

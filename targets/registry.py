@@ -30,7 +30,7 @@ from .base import Target, Unsupported
 __all__ = [
     "ENTRY_POINT_GROUP", "BrokenPlugin", "DuplicateTargetError", "Registry",
     "all_targets", "available_targets", "get_target", "load_target_module", "register_target",
-    "reason_unavailable",
+    "reason_unavailable", "loaded_module_specs",
 ]
 
 ENTRY_POINT_GROUP = "softplus_cert.targets"
@@ -243,3 +243,9 @@ def load_target_module(spec: str | Path, strict: bool = False) -> list[Target]:
 def register_target(target: Target) -> Target:
     """Register one target instance in the shared registry; returns it."""
     return _default.register(target)
+
+
+def loaded_module_specs() -> list[str]:
+    """The plugin modules loaded so far (resolved .py paths or dotted names), e.g. to load them again in a
+    worker process before its targets are unpickled there."""
+    return list(_default._modules)

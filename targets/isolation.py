@@ -1,0 +1,188 @@
+"""Running a target in a worker process, so that a crash, a hang or a runaway allocation stays there.
+
+:class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: everything cheap (name, formats, ``check``,
+switch points, versions) is answered in this process; ``softplus`` and ``softplus_grad`` run in a worker
+process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their thread
+pools). The worker lives as long as the wrapper, so the framework is imported once per target and a
+well-behaved target pays only the pickling of its arrays through a pipe.
+
+Failures come back as exceptions of their own kind, each with a one-line cause:
+
+* :class:`TargetRaised` — the target raised (type, message and the worker's traceback are kept);
+* :class:`TargetTimeout` — no answer within ``timeout`` seconds: the worker is killed;
+* :class:`TargetCrashed` — the worker died (segfault, abort, out-of-memory kill): "crashed: SIGSEGV".
+
+After a timeout or a crash the next call starts a fresh worker. ``memory_limit`` (bytes) caps the worker's
+address space (RLIMIT_AS), so an allocation storm ends as a MemoryError or a crash of the worker alone.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import signal
+import traceback
+from typing import Any
+
+import numpy as np
+
+__all__ = ["IsolatedTarget", "TargetFailure", "TargetRaised", "TargetTimeout", "TargetCrashed",
+           "DEFAULT_TIMEOUT"]
+
+#: Seconds one call may take, the framework's import on first use included (TensorFlow: ~7 s).
+DEFAULT_TIMEOUT = 300.0
+
+
+class TargetFailure(RuntimeError):
+    """A target call that produced no result; ``str()`` is the cause in one line."""
+
+
+class TargetRaised(TargetFailure):
+    """The target raised. ``type_name`` is the exception's class name, ``detail`` the worker's traceback."""
+
+    def __init__(self, type_name: str, message: str, detail: str = "") -> None:
+        super().__init__(f"raised {type_name}: {message}")
+        self.type_name, self.message, self.detail = type_name, message, detail
+
+
+class TargetTimeout(TargetFailure):
+    """No answer in time; the worker was killed."""
+
+
+class TargetCrashed(TargetFailure):
+    """The worker process died while computing."""
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "crashed: the worker stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (killed: out of memory?)" if -code == signal.SIGKILL else ""
+        return f"crashed: {name}{hint}"
+    return f"crashed: the worker exited with status {code}"
+
+
+def _serve(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
+    """The worker: rebuild the target, then answer (method, x, beta, threshold) requests until EOF."""
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    import targets
+
+    for spec in plugin_specs:  # plugin modules must exist here before their targets can be unpickled
+        targets.load_target_module(spec)
+    target = pickle.loads(payload)
+    while True:
+        try:
+            method, x, beta, threshold = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        try:
+            y = getattr(target, method)(x, beta, threshold)
+            conn.send(("ok", y))
+        except BaseException as exc:  # noqa: BLE001 — everything the target does wrong is reported back
+            try:
+                conn.send(("raised", (type(exc).__name__, str(exc), traceback.format_exc())))
+            except Exception:  # noqa: BLE001 — an unpicklable result or exception
+                conn.send(("raised", (type(exc).__name__, repr(exc), "")))
+            if isinstance(exc, KeyboardInterrupt):
+                return
+
+
+class _Worker:
+    def __init__(self, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, payload, plugin_specs, memory_limit),
+                                daemon=True, name="softplus-cert-target")
+        self.proc.start()
+        child.close()
+
+    def call(self, method: str, x: np.ndarray, beta: float, threshold, timeout: float) -> np.ndarray:
+        try:
+            self.conn.send((method, x, beta, threshold))
+            ready = self.conn.poll(timeout)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            raise TargetCrashed(self._death()) from None
+        if not ready:
+            self.stop()
+            raise TargetTimeout(f"timed out after {timeout:g} s")
+        try:
+            status, payload = self.conn.recv()
+        except (EOFError, ConnectionResetError):
+            raise TargetCrashed(self._death()) from None
+        if status == "ok":
+            return payload
+        raise TargetRaised(*payload)
+
+    def _death(self) -> str:
+        self.proc.join(5)
+        return _describe_exit(self.proc.exitcode)
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+class IsolatedTarget:
+    """A target whose computations run in a worker process (see the module docstring).
+
+    Attribute access other than ``softplus``/``softplus_grad`` goes to the wrapped target. Raises
+    ``pickle.PicklingError`` (or TypeError) at construction for a target that cannot be sent to a worker.
+    """
+
+    def __init__(self, target, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+                 plugin_specs: list[str] | None = None) -> None:
+        self._target = target
+        self._payload = pickle.dumps(target)
+        self._timeout = timeout
+        self._memory_limit = memory_limit
+        if plugin_specs is None:
+            from .registry import loaded_module_specs
+
+            plugin_specs = loaded_module_specs()
+        self._plugins = list(plugin_specs)
+        self._worker: _Worker | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+    def __repr__(self) -> str:
+        return f"<isolated {self._target!r}>"
+
+    def _call(self, method: str, x: np.ndarray, beta: float, threshold) -> np.ndarray:
+        if self._worker is None or not self._worker.alive():
+            self._worker = _Worker(self._payload, self._plugins, self._memory_limit)
+        try:
+            return self._worker.call(method, np.asarray(x), beta, threshold, self._timeout)
+        except (TargetTimeout, TargetCrashed):
+            self._worker = None  # the next call starts afresh
+            raise
+
+    def softplus(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
+        return self._call("softplus", x, beta, threshold)
+
+    def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
+        return self._call("softplus_grad", x, beta, threshold)
+
+    def close(self) -> None:
+        """Stop the worker (also done when the wrapper is garbage-collected or the process exits)."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 — interpreter shutdown
+            pass

@@ -1,0 +1,85 @@
+"""Broken targets never break the suite: each is reported with its cause, and the run goes on."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reports.cli import main
+
+PLUGIN = str(Path(__file__).with_name("hostile_targets.py"))
+
+
+def _report(tmp_path, names, *extra):
+    out = tmp_path / "out"
+    code = main(["report", "--target-module", PLUGIN, "--targets", ",".join(names), "--functions", "softplus",
+                 "--quiet", "--out", str(out), "--timeout", "20", "--memory-limit", "6G", *extra])
+    doc = json.loads((out / "accuracy.json").read_text())
+    return code, {v["target"]: v for v in doc["verdicts"]}
+
+
+def test_every_kind_of_breakage_is_reported_and_the_run_goes_on(tmp_path):
+    names = ["hostile-raise_all", "hostile-raise_some", "hostile-segfault", "hostile-abort", "hostile-memory",
+             "hostile-wrong_dtype", "hostile-wrong_shape", "hostile-list", "hostile-nan", "hostile-fine"]
+    code, v = _report(tmp_path, names)
+    assert code == 0
+    assert v["hostile-fine"]["status"] == "ok" and v["hostile-fine"]["max_ulp"] <= 0.5
+    assert "raised ValueError: kernel not implemented (on every input tried" in v["hostile-raise_all"]["reason"]
+    assert v["hostile-raise_some"]["reason"].startswith("raised ValueError: bad input in batch on 3 of ")
+    assert "first: x = -3.0" in v["hostile-raise_some"]["reason"]
+    assert v["hostile-segfault"]["reason"] == "crashed: SIGSEGV"
+    assert v["hostile-abort"]["reason"] == "crashed: SIGABRT"
+    assert "MemoryError" in v["hostile-memory"]["reason"] or "crashed" in v["hostile-memory"]["reason"]
+    assert "returned float64 for float16 input" in v["hostile-wrong_dtype"]["reason"]
+    assert "returned shape" in v["hostile-wrong_shape"]["reason"]
+    assert "returned builtins.list instead of a NumPy array" in v["hostile-list"]["reason"]
+    assert v["hostile-nan"]["status"] == "ok" and v["hostile-nan"]["nan_count"] > 0
+
+
+def test_a_hang_times_out_and_certify_fails(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["certify", "--target-module", PLUGIN, "--targets", "hostile-hang,hostile-fine",
+                 "--functions", "softplus", "--quiet", "--out", str(out), "--timeout", "3"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "hostile-hang float16 softplus" in err and "timed out after 3 s" in err
+    doc = json.loads((out / "accuracy.json").read_text())
+    assert {v["target"]: v["status"] for v in doc["verdicts"]} == {"hostile-hang": "error", "hostile-fine": "ok"}
+
+
+def test_same_seed_gives_identical_json_timings_aside(tmp_path):
+    def run(sub):
+        out = tmp_path / sub
+        assert main(["report", "--targets", "numpy-stable,torch-cpu", "--dtypes", "float32,float8_e5m2",
+                     "--betas", "1", "--thresholds", "default", "--samples", "500", "--seed", "3",
+                     "--quiet", "--out", str(out)]) == 0
+        doc = json.loads((out / "accuracy.json").read_text())
+        for v in doc["verdicts"]:
+            v.pop("elapsed_s")
+        for key in ("date", "command"):
+            doc["environment"].pop(key)
+        return doc
+
+    assert run("a") == run("b")
+
+
+def test_ctrl_c_writes_what_finished(tmp_path, monkeypatch, capsys):
+    import reports.accuracy as acc
+
+    real = acc.judge
+    calls = []
+
+    def judge_then_interrupt(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(acc, "judge", judge_then_interrupt)
+    out = tmp_path / "out"
+    code = main(["report", "--targets", "numpy-stable", "--dtypes", "float8_e5m2,float8_e4m3fn", "--betas", "1",
+                 "--quiet", "--no-isolation", "--out", str(out)])
+    assert code == 130
+    doc = json.loads((out / "accuracy.json").read_text())
+    assert len(doc["verdicts"]) == 2 and doc["environment"]["complete"] is False
+    assert "interrupted: wrote the 2 of 4" in capsys.readouterr().err
