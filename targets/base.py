@@ -17,12 +17,17 @@ import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Callable
 
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
 
-__all__ = ["Unsupported", "TargetOutputError", "Params", "Target", "missing_module", "import_module"]
+__all__ = ["Unsupported", "TargetOutputError", "Params", "Target", "missing_module", "import_module",
+           "KERNEL_NAMES", "speed_inputs"]
+
+#: The kernels :meth:`Target.kernels` returns, all required; "sync" and "inputs" may be added (see there).
+KERNEL_NAMES = ("softplus", "softplus_grad", "relu", "relu_grad", "copy")
 
 
 class Unsupported(Exception):
@@ -115,6 +120,32 @@ class Target(ABC):
         """Library versions this target's results depend on, for reports ({} if none worth naming)."""
         return {}
 
+    def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
+                threshold: float | None = None) -> dict[str, Callable[[], object]] | None:
+        """Framework-resident kernels for the speed report, or None (the default).
+
+        None means the target has no kernels of its own: the speed report then times the public
+        :meth:`softplus`/:meth:`softplus_grad` on NumPy arrays, marshalling to and from the framework included,
+        and says so. A target that overrides this prepares ``n`` elements of ``fmt`` on its device once
+        (:func:`speed_inputs`: uniform in [-10, 10], seeded) and returns zero-argument callables that run the
+        framework's op once on them and return the result (a framework array):
+
+        * ``"softplus"``: the forward op, exactly as :meth:`compute` calls it (β and threshold as given).
+        * ``"softplus_grad"``: the derivative as :meth:`compute_grad` gets it, without the marshalling: the
+          backward kernel autograd runs (fed a gradient of ones where the framework takes one), or the
+          analytic derivative where the implementation is a hand formula. Same values as ``softplus_grad``.
+        * ``"relu"``, ``"relu_grad"``: ReLU and its derivative, in the same framework, style and device.
+        * ``"copy"``: a plain copy of the n input elements into another buffer on the same device (the
+          memory-bound limit): it must really move the bytes, not alias them.
+        * optional ``"sync"``: waits until all work the kernels queued is done. The speed report calls it
+          after each timed loop, so with it a kernel may return as soon as its work is queued (CUDA);
+          without it every kernel must have finished its work when it returns.
+        * optional ``"inputs"``: returns the prepared input array; never timed, used to check the kernels.
+
+        Called only on an available target for a combination :meth:`check` accepts.
+        """
+        return None
+
     # --- what callers use -----------------------------------------------------------------------------------
 
     def softplus(self, x: np.ndarray, beta: float = 1.0, threshold: float | None = None) -> np.ndarray:
@@ -167,6 +198,15 @@ class Target(ABC):
             got = f"{type(y).__name__} {getattr(y, 'dtype', '')} {getattr(y, 'shape', '')}".strip()
             raise TargetOutputError(f"{self.name}.{what}: expected ndarray {x.dtype} {x.shape}, got {got}")
         return y
+
+
+def speed_inputs(fmt: str | Format, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` inputs for the speed report: uniform in [-10, 10] (float64, seeded), rounded to ``fmt``.
+
+    Every format holds this range, and softplus there takes both its exp and its linear-ish regime.
+    """
+    f = get_format(fmt)
+    return np.random.default_rng(seed).uniform(-10.0, 10.0, int(n)).astype(f.dtype)
 
 
 def _real(value, what: str) -> float:

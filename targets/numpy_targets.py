@@ -20,6 +20,11 @@ scalars), a silent upcast.
 β must be exactly representable in the format (Unsupported otherwise): ``x * β`` would first round β to the
 format and the error of that rounding would be charged to the formulation. No threshold (Unsupported unless
 None). Floating-point warnings (overflow in exp, ...) are silenced: the values are what is judged.
+
+Speed kernels (:meth:`NumpyFormulation.kernels`): ``compute`` and ``compute_grad`` themselves on a prepared
+array; ReLU ``maximum(x, 0)`` and its analytic derivative ``where(x > 0, 1, 0)`` in the same style (no incoming
+gradient is read, as the formulations' derivatives read none); the copy is ``np.copyto`` into a preallocated
+array.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import numpy as np
 
 from oracle.formats import FORMATS, Format, get_format
 
-from .base import Params, Target
+from .base import Params, Target, speed_inputs
 
 __all__ = ["NumpyFormulation", "TARGETS"]
 
@@ -106,6 +111,27 @@ class NumpyFormulation(Target):
             # d/dx f(βx)/β = f'(βx): the β's cancel, only z = βx is formed
             y = self._derivative(x if beta == 1.0 else x * t(beta), t)
         return np.asarray(y)
+
+    def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
+                threshold: float | None = None) -> dict[str, Callable[[], object]]:
+        """This formulation, its derivative, ReLU and its derivative, and ``np.copyto``, on n prepared inputs."""
+        x = speed_inputs(fmt, n)
+        t = x.dtype.type
+        zero, one = t(0), t(1)  # scalars of the format: a Python float would promote bfloat16 to float32
+        out = np.empty_like(x)
+
+        def copy() -> np.ndarray:
+            np.copyto(out, x)
+            return out
+
+        return {
+            "softplus": lambda: self.compute(x, beta, threshold),
+            "softplus_grad": lambda: self.compute_grad(x, beta, threshold),
+            "relu": lambda: np.maximum(x, zero),
+            "relu_grad": lambda: np.where(x > zero, one, zero),
+            "copy": copy,
+            "inputs": lambda: x,
+        }
 
 
 TARGETS = [

@@ -20,6 +20,13 @@ Runs eagerly on "/CPU:0". Eager matters: inside tf.function, Grappler's arithmet
 log(1 + exp(z)) into log1p(exp(z)), which changes tf-naive's results (about half of random float32 inputs
 differ in TF 2.21). Formats: float16, bfloat16, float32, float64; TensorFlow has no float8 dtypes. No
 threshold. TensorFlow is imported on first use (several seconds); a failed import makes the targets unavailable.
+
+Speed kernels (:meth:`TFFormulation.kernels`), eager on "/CPU:0" like the targets (eager CPU ops have finished
+when they return, so no sync is needed): the forward formula; the derivative is ``tape.gradient(y, z,
+output_gradients=ones)`` on a persistent tf.GradientTape that recorded the forward once, so each call runs only
+the backward ops the tape holds (the values ``compute_grad`` gives, whose tape feeds the same ones); ReLU
+``tf.nn.relu`` and its gradient the same way; the copy is ``tf.raw_ops.DeepCopy`` (``tf.identity`` on one
+device returns the same buffer and moves nothing).
 """
 
 from __future__ import annotations
@@ -30,10 +37,10 @@ from typing import Callable
 
 import numpy as np
 
-from oracle.formats import format_of, get_format
+from oracle.formats import Format, format_of, get_format
 
 from . import marshal
-from .base import Target, TargetOutputError, import_module, missing_module
+from .base import Target, TargetOutputError, import_module, missing_module, speed_inputs
 
 __all__ = ["TFFormulation", "TARGETS"]
 
@@ -107,6 +114,34 @@ class TFFormulation(Target):
             if g is None:
                 raise TargetOutputError(f"{self.name}: tf.GradientTape gave no gradient")
             return marshal.from_tf(g, format_of(x), x.shape)
+
+    def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
+                threshold: float | None = None) -> dict[str, Callable[[], object]]:
+        """The formula, its tape gradient, tf.nn.relu and its tape gradient, and DeepCopy, eager on the CPU."""
+        tf = _tf()
+        with tf.device("/CPU:0"):
+            z = marshal.to_tf(speed_inputs(fmt, n))
+            ones = tf.ones_like(z)
+            # persistent: the recorded forward is differentiated again on every call, the forward not rerun
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(z)
+                y = self._formula(tf, z)
+                r = tf.nn.relu(z)
+
+        def on_cpu(fn: Callable[[], object]) -> Callable[[], object]:
+            def run() -> object:
+                with tf.device("/CPU:0"):
+                    return fn()
+            return run
+
+        return {
+            "softplus": on_cpu(lambda: self._formula(tf, z)),
+            "softplus_grad": on_cpu(lambda: tape.gradient(y, z, output_gradients=ones)),
+            "relu": on_cpu(lambda: tf.nn.relu(z)),
+            "relu_grad": on_cpu(lambda: tape.gradient(r, z, output_gradients=ones)),
+            "copy": on_cpu(lambda: tf.raw_ops.DeepCopy(x=z)),
+            "inputs": lambda: z,
+        }
 
 
 TARGETS = [

@@ -7,6 +7,11 @@ through as given: torch returns x where βx > threshold). Derivative: torch.auto
 Formats: float16, bfloat16, float32, float64. The float8 formats are Unsupported: torch stores them, but has
 no softplus kernel for them ("softplus_cpu" not implemented for 'Float8_e4m3fn', torch 2.13).
 
+Speed kernels (:meth:`TorchSoftplus.kernels`): the forward is the same ``F.softplus`` call; the derivative is
+``torch.ops.aten.softplus_backward(grad_out, x, beta, threshold)`` with ``grad_out`` a tensor of ones, the
+kernel autograd runs for it, without building a graph; ReLU's derivative is ``aten.threshold_backward(grad_out,
+relu(x), 0)``, what autograd runs for ``relu``. On CUDA the kernels only launch; ``"sync"`` waits for them.
+
 Beware: on CPU, torch evaluates float32/float64 with SIMD kernels over whole vectors and a scalar loop over each
 thread's remainder, and the two disagree in the last bit for some inputs. An element's result can therefore
 depend on the array's length, its position and the thread count, not only on x (seen for float32/float64 with
@@ -15,12 +20,14 @@ AVX512 on torch 2.13; float16/bfloat16 agreed). This adapter computes on the arr
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from oracle.formats import format_of
+from oracle.formats import Format, format_of, get_format
 
 from . import marshal
-from .base import Params, Target, import_module, missing_module
+from .base import Params, Target, import_module, missing_module, speed_inputs
 
 __all__ = ["TorchSoftplus", "TARGETS"]
 
@@ -85,6 +92,30 @@ class TorchSoftplus(Target):
             y = torch.nn.functional.softplus(t, beta, _threshold(threshold))
             (g,) = torch.autograd.grad(y, t, grad_outputs=torch.ones_like(y))
         return marshal.from_torch(g, format_of(x), x.shape)
+
+    def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
+                threshold: float | None = None) -> dict[str, Callable[[], object]]:
+        """softplus, its backward kernel, ReLU, ReLU's backward and ``out.copy_(x)`` on this device."""
+        torch = import_module("torch")
+        f = get_format(fmt)
+        t = _threshold(threshold)
+        x = marshal.to_torch(speed_inputs(f, n), self.device)
+        grad_out = torch.ones_like(x)
+        relu_out = torch.relu(x)  # threshold_backward reads relu's result, as autograd's formula for relu does
+        out = torch.empty_like(x)
+        F, aten = torch.nn.functional, torch.ops.aten
+        kernels: dict[str, Callable[[], object]] = {
+            "softplus": lambda: F.softplus(x, beta, t),
+            "softplus_grad": lambda: aten.softplus_backward(grad_out, x, beta, t),
+            "relu": lambda: torch.relu(x),
+            "relu_grad": lambda: aten.threshold_backward(grad_out, relu_out, 0),
+            "copy": lambda: out.copy_(x),
+            "inputs": lambda: x,
+        }
+        if self.device != "cpu":  # CPU kernels finish before returning; CUDA launches are asynchronous
+            cuda = self.device.startswith("cuda")
+            kernels["sync"] = torch.cuda.synchronize if cuda else torch.accelerator.synchronize
+        return kernels
 
 
 def _threshold(threshold: float | None) -> float:

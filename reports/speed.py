@@ -1,0 +1,495 @@
+"""Speed report: elements/s and effective GB/s per target, format, size and direction, beside ReLU and a copy.
+
+For each available target × format × size × direction (forward: softplus; derivative: softplus_grad) three
+kernels are timed on the same n inputs (uniform in [-10, 10], seed 0, ``targets.base.speed_inputs``) in the
+same framework on the same device: the softplus kernel, ReLU in that direction, and a plain copy of the n input
+elements into another buffer. The ratio to the copy says how close the implementation is to the memory-bound
+limit; the ratio to ReLU tests the common claim that softplus costs 10–20% more than ReLU.
+
+Where the kernels come from: :meth:`targets.Target.kernels` (framework-resident arrays, nothing marshalled). A
+target that gives none (returns None) is timed through its public ``softplus``/``softplus_grad`` on NumPy
+arrays, validation and marshalling to and from the framework included, beside NumPy's own ReLU and copy; its
+records say so (``timed_via = "numpy-api"``).
+
+Timing (:func:`time_kernels`): ``time.perf_counter`` (pytest-benchmark's default timer too), garbage collection
+off while timing. Each kernel is warmed up, then calibrated to a loop of ``loops`` calls lasting at least
+``min_time`` seconds; then ``repeats`` rounds, each timing one loop of every kernel in turn (interleaved, so
+drift in clock speed or load hits all three alike). A kernel's time is the median over the rounds of loop
+time / loops, in **seconds per call**. A target's ``"sync"`` runs at the end of each loop, inside the timing.
+
+Units and conventions:
+
+* ``elements_per_s`` = n / (seconds per call).
+* ``gbps`` = effective GB/s = bytes / (seconds per call) / 1e9 (GB = 1e9 bytes), with bytes counted by
+  convention, not measured: forward n·itemsize·2 (read x, write y); derivative n·itemsize·3 (read x, read the
+  incoming gradient, write dx) — also for kernels that read no gradient (JAX's vmap(grad), the NumPy
+  formulations' analytic derivatives), whose GB/s is then a third above the bytes they really move.
+  The copy always moves n·itemsize·2 bytes (``copy_gbps``).
+* ``vs_relu`` = softplus seconds / ReLU seconds in the same direction (1.15: softplus costs 15% more).
+* ``vs_copy`` = softplus seconds / copy seconds (1.0: as fast as copying the input; the memory-bound limit of
+  the forward; a derivative reading a gradient too is bound at 1.5).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from oracle.formats import get_format
+from targets.base import KERNEL_NAMES, Target, speed_inputs
+
+from .accuracy import atomic_write_text
+
+__all__ = [
+    "SPEED_SCHEMA", "SIZES", "DIRECTIONS", "Timing", "SpeedRecord", "run_speed", "time_kernels",
+    "numpy_api_kernels", "write_speed_json", "write_speed_markdown", "write_speed_plots",
+]
+
+#: Layout version of speed.json.
+SPEED_SCHEMA = "softplus-cert/speed/1"
+
+#: Sizes in elements: small (1 Ki, call overhead dominates), medium (64 Ki, in cache), large (4 Mi, in memory).
+SIZES: dict[str, int] = {"small": 2**10, "medium": 2**16, "large": 2**22}
+
+#: direction -> (the softplus kernel, the ReLU kernel) timed for it.
+DIRECTIONS: dict[str, tuple[str, str]] = {"forward": ("softplus", "relu"),
+                                          "derivative": ("softplus_grad", "relu_grad")}
+
+#: Bytes moved per element, in itemsizes, by convention (see the module docstring).
+_BYTES_PER_ELEMENT = {"forward": 2, "derivative": 3}
+
+_WARMUP_CALLS = 3
+_NUMPY_API_NOTE = ("timed through NumPy marshalling: the target gives no kernels, so its public "
+                   "softplus/softplus_grad on NumPy arrays (validation and moves included) are timed, "
+                   "beside NumPy's ReLU and copy")
+
+Kernel = Callable[[], object]
+Progress = Callable[[str], None]
+
+
+# --- timing ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Timing:
+    """One kernel's measurement: seconds per call (median, min, max over ``samples``), ``loops`` calls per sample."""
+
+    median_s: float
+    min_s: float
+    max_s: float
+    loops: int
+    samples: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _loop_time(fn: Kernel, sync: Callable[[], object], loops: int) -> float:
+    """Seconds for ``loops`` calls of ``fn`` and one ``sync`` (so queued device work is inside the time)."""
+    start = time.perf_counter()
+    for _ in range(loops):
+        fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def _calibrate(fn: Kernel, sync: Callable[[], object], min_time: float) -> int:
+    """The number of calls (1, 2, 5, 10, 20, 50, ...) whose loop lasts at least ``min_time`` seconds."""
+    loops = 1
+    for i in range(60):
+        if _loop_time(fn, sync, loops) >= min_time:
+            return loops
+        loops *= (2, 2.5, 2)[i % 3]  # 1, 2, 5, 10, 20, 50, ... as timeit's autorange
+        loops = int(loops)
+    return loops
+
+
+def _nothing() -> None:
+    return None
+
+
+def time_kernels(kernels: dict[str, Kernel], repeats: int = 7, min_time: float = 0.05,
+                 sync: Callable[[], object] | None = None) -> tuple[dict[str, Timing], dict[str, str]]:
+    """Time each kernel: warm-up, calibration, then ``repeats`` interleaved rounds; median seconds per call.
+
+    Returns (name -> Timing for the kernels that ran, name -> "ExceptionType: message" for those that raised).
+    A kernel that raises is dropped from the rounds; the others go on.
+    """
+    sync = sync or _nothing
+    timings: dict[str, Timing] = {}
+    errors: dict[str, str] = {}
+    loops: dict[str, int] = {}
+    was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside one sample would be charged to whichever kernel ran then
+    try:
+        for name, fn in kernels.items():
+            try:
+                for _ in range(_WARMUP_CALLS):  # JIT compilation, allocator and cache warm-up
+                    fn()
+                sync()
+                loops[name] = _calibrate(fn, sync, min_time)
+            except Exception as exc:  # noqa: BLE001 — one failing kernel must not sink the others
+                errors[name] = _failure(exc)
+        samples: dict[str, list[float]] = {name: [] for name in loops}
+        for _ in range(max(1, repeats)):
+            for name in list(samples):
+                try:
+                    samples[name].append(_loop_time(kernels[name], sync, loops[name]) / loops[name])
+                except Exception as exc:  # noqa: BLE001
+                    errors[name] = _failure(exc)
+                    del samples[name]
+    finally:
+        if was_enabled:
+            gc.enable()
+    for name, s in samples.items():
+        timings[name] = Timing(median_s=statistics.median(s), min_s=min(s), max_s=max(s), loops=loops[name],
+                               samples=s)
+    return timings, errors
+
+
+# --- records -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class SpeedRecord:
+    """One target × format × size × direction. Times in seconds per call, rates per second, GB = 1e9 bytes.
+
+    ``status``: "ok" (the softplus kernel was timed; ``errors`` may still hold a failed ReLU or copy, whose
+    ratio is then None), "error" (preparing or running the softplus kernel raised: ``reason``), "unsupported"
+    (the target refuses the format: ``reason``) or "unavailable" (the target cannot run here: ``reason``;
+    format, size and direction are "-"). ``timed_via``: "kernels" (:meth:`Target.kernels`) or "numpy-api"
+    (the public API on NumPy arrays, marshalling included; ``note`` says so).
+    """
+
+    target: str
+    device: str
+    format: str
+    size: str
+    n: int
+    direction: str
+    status: str = "ok"
+    reason: str | None = None
+    timed_via: str | None = None
+    note: str | None = None
+    itemsize: int | None = None
+    bytes_per_call: int | None = None
+    seconds: float | None = None
+    elements_per_s: float | None = None
+    gbps: float | None = None
+    relu_seconds: float | None = None
+    relu_elements_per_s: float | None = None
+    copy_seconds: float | None = None
+    copy_elements_per_s: float | None = None
+    copy_gbps: float | None = None
+    vs_relu: float | None = None
+    vs_copy: float | None = None
+    timings: dict[str, Timing] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timings"] = {k: v.to_dict() for k, v in self.timings.items()}
+        return d
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _rate(count: float, seconds: float | None) -> float | None:
+    return count / seconds if seconds else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _record(target: Target, fmt: str, size: str, n: int, direction: str, timed_via: str,
+            timings: dict[str, Timing], errors: dict[str, str]) -> SpeedRecord:
+    """A record from the timings of one direction (its softplus kernel, its ReLU kernel and the copy)."""
+    sp_name, relu_name = DIRECTIONS[direction]
+    itemsize = get_format(fmt).dtype.itemsize
+    nbytes = n * itemsize * _BYTES_PER_ELEMENT[direction]
+    mine = {k: timings[k] for k in (sp_name, relu_name, "copy") if k in timings}
+    errs = {k: errors[k] for k in (sp_name, relu_name, "copy") if k in errors}
+    rec = SpeedRecord(target=target.name, device=target.device, format=fmt, size=size, n=n, direction=direction,
+                      timed_via=timed_via, note=_NUMPY_API_NOTE if timed_via == "numpy-api" else None,
+                      itemsize=itemsize, bytes_per_call=nbytes, timings=mine, errors=errs)
+    if sp_name not in mine:
+        rec.status, rec.reason = "error", errs.get(sp_name, f"{sp_name} kernel missing")
+        return rec
+    sp = mine[sp_name].median_s
+    relu = mine[relu_name].median_s if relu_name in mine else None
+    copy = mine["copy"].median_s if "copy" in mine else None
+    rec.seconds, rec.elements_per_s, rec.gbps = sp, n / sp, nbytes / sp / 1e9
+    rec.relu_seconds, rec.relu_elements_per_s = relu, _rate(n, relu)
+    rec.copy_seconds, rec.copy_elements_per_s = copy, _rate(n, copy)
+    rec.copy_gbps = _rate(n * itemsize * 2 / 1e9, copy)
+    rec.vs_relu, rec.vs_copy = _ratio(sp, relu), _ratio(sp, copy)
+    return rec
+
+
+def numpy_api_kernels(target: Target, fmt: str, n: int, beta: float = 1.0,
+                      threshold: float | None = None) -> dict[str, Kernel]:
+    """Kernels for a target without its own: its public API on NumPy arrays, beside NumPy's ReLU and copy."""
+    x = speed_inputs(fmt, n)
+    t = x.dtype.type
+    zero, one = t(0), t(1)
+    out = np.empty_like(x)
+
+    def copy() -> np.ndarray:
+        np.copyto(out, x)
+        return out
+
+    return {
+        "softplus": lambda: target.softplus(x, beta, threshold),
+        "softplus_grad": lambda: target.softplus_grad(x, beta, threshold),
+        "relu": lambda: np.maximum(x, zero),
+        "relu_grad": lambda: np.where(x > zero, one, zero),
+        "copy": copy,
+        "inputs": lambda: x,
+    }
+
+
+def _kernels(target: Target, fmt: str, n: int, beta: float,
+             threshold: float | None) -> tuple[dict[str, Kernel], Callable[[], object] | None, str]:
+    """(kernels to time, sync, how they were obtained) for one target, format and size."""
+    given = target.kernels(fmt, n, beta, threshold)
+    via = "kernels"
+    if given is None:
+        given, via = numpy_api_kernels(target, fmt, n, beta, threshold), "numpy-api"
+    missing = [k for k in KERNEL_NAMES if not callable(given.get(k))]
+    if missing:
+        raise TypeError(f"{target.name}.kernels() lacks {', '.join(missing)}")
+    sync = given.get("sync")
+    return {k: given[k] for k in KERNEL_NAMES}, sync, via
+
+
+def _measure_size(target: Target, fmt: str, size: str, n: int, directions: Sequence[str], beta: float,
+                  threshold: float | None, repeats: int, min_time: float) -> list[SpeedRecord]:
+    """The records of every direction for one target, format and size (errors recorded, never raised)."""
+    try:
+        kernels, sync, via = _kernels(target, fmt, n, beta, threshold)
+    except Exception as exc:  # noqa: BLE001 — a target that cannot prepare its kernels is recorded, not fatal
+        return [SpeedRecord(target=target.name, device=target.device, format=fmt, size=size, n=n, direction=d,
+                            status="error", reason=f"preparing kernels: {_failure(exc)}") for d in directions]
+    # only what the requested directions need: the copy once, shared by both
+    wanted = [k for d in directions for k in DIRECTIONS[d]] + ["copy"]
+    timings, errors = time_kernels({k: kernels[k] for k in dict.fromkeys(wanted)}, repeats, min_time, sync)
+    del kernels  # free the device arrays before the next size
+    return [_record(target, fmt, size, n, d, via, timings, errors) for d in directions]
+
+
+def run_speed(targets: Iterable[Target], formats: Sequence[str] | None = None,
+              sizes: Sequence[str] = ("small", "medium", "large"),
+              directions: Sequence[str] = ("forward", "derivative"), repeats: int = 7, min_time: float = 0.05,
+              progress: Progress | None = None, beta: float = 1.0,
+              threshold: float | None = None) -> list[SpeedRecord]:
+    """Time every target × format × size × direction; see the module docstring for units and conventions.
+
+    ``formats``: names to try (default: each target's own formats); one a target refuses becomes an
+    "unsupported" record. ``sizes``: names in :data:`SIZES` or element counts (named by their count).
+    ``repeats``: rounds per kernel (the median is reported); ``min_time``: seconds each timed loop lasts at
+    least. A target, kernel or preparation that raises is recorded with the error; the run goes on.
+    """
+    unknown = [d for d in directions if d not in DIRECTIONS]
+    if unknown:
+        raise ValueError(f"unknown direction(s) {unknown}; known: {list(DIRECTIONS)}")
+    size_list = [(s, SIZES[s]) if isinstance(s, str) else (str(int(s)), int(s)) for s in sizes]
+    records: list[SpeedRecord] = []
+    for target in targets:
+        reason = _unavailable(target)
+        if reason is not None:
+            records.append(SpeedRecord(target=target.name, device=target.device, format="-", size="-", n=0,
+                                       direction="-", status="unavailable", reason=reason))
+            continue
+        for fmt in (formats if formats is not None else target.formats):
+            reason = _check(target, fmt, beta, threshold)
+            if reason is not None:
+                records += [SpeedRecord(target=target.name, device=target.device, format=fmt, size=s, n=n,
+                                        direction=d, status="unsupported", reason=reason)
+                            for s, n in size_list for d in directions]
+                continue
+            for size, n in size_list:
+                if progress:
+                    progress(f"{target.name} {fmt} {size} (n={n})")
+                records += _measure_size(target, fmt, size, n, directions, beta, threshold, repeats, min_time)
+    return records
+
+
+def _unavailable(target: Target) -> str | None:
+    try:
+        return target.availability()
+    except Exception as exc:  # noqa: BLE001
+        return f"availability check failed: {_failure(exc)}"
+
+
+def _check(target: Target, fmt: str, beta: float, threshold: float | None) -> str | None:
+    try:
+        return target.check(fmt, beta, threshold)
+    except Exception as exc:  # noqa: BLE001 — an unknown format name, say
+        return _failure(exc)
+
+
+# --- writers -----------------------------------------------------------------------------------------------------
+
+def _timing_conventions() -> dict[str, Any]:
+    """How the numbers were made, for the JSON envelope."""
+    conv: dict[str, Any] = {
+        "timer": "time.perf_counter",
+        "statistic": "median over rounds of seconds per call",
+        "inputs": "uniform in [-10, 10], seed 0, rounded to the format",
+        "bytes": "forward n*itemsize*2 (read x, write y); derivative n*itemsize*3 (read x, read grad, write dx); "
+                 "copy n*itemsize*2",
+        "gb": "1e9 bytes",
+        "sizes": SIZES,
+    }
+    torch = sys.modules.get("torch")  # only if a target loaded it: the thread count sets its CPU speed
+    if torch is not None:
+        conv["torch_threads"] = torch.get_num_threads()
+    if hasattr(os, "getloadavg"):  # other work on the machine skews every number: say how busy it was
+        conv["load_average_1_5_15min"] = [round(v, 2) for v in os.getloadavg()]
+    return conv
+
+
+def write_speed_json(path: Path, records: list[SpeedRecord], env: dict[str, Any]) -> None:
+    """``speed.json``: schema, environment, conventions and every record (``SpeedRecord.to_dict``)."""
+    doc = {"schema": SPEED_SCHEMA, "environment": env, "conventions": _timing_conventions(),
+           "records": [_json_safe(r.to_dict()) for r in records]}
+    atomic_write_text(Path(path), json.dumps(doc, indent=1, allow_nan=False) + "\n")
+
+
+def _json_safe(obj: Any) -> Any:
+    # allow_nan=False refuses inf/NaN; a zero-time kernel cannot give one (ratios use truthiness), but be safe
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _si(v: float | None) -> str:
+    """1234567 -> '1.23 M' (k, M, G, T); None -> '–'."""
+    if v is None:
+        return "–"
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g}"
+
+
+def _x(v: float | None) -> str:
+    return "–" if v is None else f"×{v:.2f}"
+
+
+def _gb(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3g}"
+
+
+def _spread(r: SpeedRecord) -> str:
+    """max/min of the softplus kernel's per-call times over the rounds: near 1 is a quiet measurement."""
+    t = r.timings.get(DIRECTIONS[r.direction][0])
+    return "–" if t is None or not t.min_s else f"{t.max_s / t.min_s:.2f}"
+
+
+def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, Any]) -> None:
+    """``speed.md``: one table per format (target, device, size, direction, elements/s, GB/s, ×ReLU, ×copy,
+    spread), then errors and what was not measured."""
+    lines = ["# softplus-cert speed report", ""]
+    lines.append(f"Generated {env.get('date')} on {env.get('cpu')} ({env.get('cpu_count')} CPUs, "
+                 f"Python {env.get('python')}).")
+    pk = env.get("packages", {})
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(pk.items())) + ".")
+    lines += ["",
+              "Median of several timed loops after warm-up (time.perf_counter). elements/s = n / seconds per call. "
+              "GB/s = bytes / seconds / 1e9 with bytes by convention: forward n·itemsize·2 (read x, write y), "
+              "derivative n·itemsize·3 (read x, read the gradient, write dx). ×ReLU = softplus time / ReLU time "
+              "in the same direction (1.15 = 15% slower than ReLU); ×copy = softplus time / time to copy the "
+              "same n elements on the same device (1.0 = the memory-bound limit; a derivative reading a "
+              "gradient is bound at 1.5). Sizes: " + ", ".join(f"{k} {v:,}" for k, v in SIZES.items()) +
+              " elements. spread = slowest / fastest round of the softplus kernel (well above 1: a noisy "
+              "machine; read the ratios with care).", ""]
+    ok = [r for r in records if r.status == "ok"]
+    api = sorted({r.target for r in ok if r.timed_via == "numpy-api"})
+    for fmt in dict.fromkeys(r.format for r in ok):
+        lines += [f"## {fmt}", "",
+                  "| target | device | size | direction | elements/s | GB/s | ×ReLU | ×copy | spread |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in (r for r in ok if r.format == fmt):
+            mark = " †" if r.timed_via == "numpy-api" else ""
+            lines.append(f"| {r.target}{mark} | {r.device} | {r.size} ({r.n:,}) | {r.direction} | "
+                         f"{_si(r.elements_per_s)} | {_gb(r.gbps)} | {_x(r.vs_relu)} | {_x(r.vs_copy)} | "
+                         f"{_spread(r)} |")
+        lines.append("")
+    if api:
+        lines += [f"† {', '.join(api)}: {_NUMPY_API_NOTE}.", ""]
+    bad = [r for r in records if r.status == "error" or (r.status == "ok" and r.errors)]
+    if bad:
+        lines += ["## Errors", ""]
+        for r in bad:
+            what = r.reason if r.status == "error" else "; ".join(f"{k}: {v}" for k, v in r.errors.items())
+            lines.append(f"- {r.target} {r.format} {r.size} {r.direction}: {what}")
+        lines.append("")
+    skipped = sorted({f"{r.target}: {r.reason}" for r in records if r.status == "unavailable"} |
+                     {f"{r.target} {r.format}: {r.reason}" for r in records if r.status == "unsupported"})
+    if skipped:
+        lines += ["## Not measured", ""] + [f"- {s}" for s in skipped] + [""]
+    atomic_write_text(Path(path), "\n".join(lines).rstrip("\n") + "\n")
+
+
+def write_speed_plots(out_dir: Path, records: list[SpeedRecord]) -> list[Path]:
+    """One PNG per format, ``speed-<format>.png``: elements/s against n (log-log), forward and derivative side
+    by side; per target a solid line for softplus, dashed for its ReLU, dotted for its copy. Returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ok = [r for r in records if r.status == "ok"]
+    paths = []
+    for fmt in dict.fromkeys(r.format for r in ok):
+        rows = [r for r in ok if r.format == fmt]
+        dirs = list(dict.fromkeys(r.direction for r in rows))
+        fig, axes = plt.subplots(1, len(dirs), figsize=(6.5 * len(dirs), 4.8), squeeze=False, sharey=True)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        names = list(dict.fromkeys(r.target for r in rows))
+        for ax, direction in zip(axes[0], dirs):
+            for i, name in enumerate(names):
+                mine = sorted((r for r in rows if r.target == name and r.direction == direction), key=lambda r: r.n)
+                if not mine:
+                    continue
+                c = colors[i % len(colors)]
+                n = [r.n for r in mine]
+                ax.plot(n, [r.elements_per_s for r in mine], "-o", color=c, label=f"{name} softplus")
+                ax.plot(n, [r.relu_elements_per_s or math.nan for r in mine], "--", color=c, alpha=0.7,
+                        label=f"{name} ReLU")
+                ax.plot(n, [r.copy_elements_per_s or math.nan for r in mine], ":", color=c, alpha=0.7,
+                        label=f"{name} copy")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("elements per call")
+            ax.set_title(f"{fmt}, {direction}")
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][0].set_ylabel("elements/s (median)")
+        axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        fig.suptitle("softplus (solid) beside ReLU (dashed) and a copy of the same bytes (dotted)")
+        fig.tight_layout()
+        path = out_dir / f"speed-{fmt}.png"
+        tmp = path.with_name(path.name + ".tmp")
+        fig.savefig(tmp, format="png", dpi=110)  # written whole, then renamed: no half-written PNG
+        plt.close(fig)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
