@@ -25,7 +25,7 @@ from .ulp import ulp_error, ulp_exponent_f64
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Upper edges of the ulp-error histogram bins; then "inf" (infinite error) and "nan" (NaN result).
 HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0, math.inf)
@@ -216,12 +216,11 @@ def _describe_exc(exc: BaseException) -> str:
 
 def _checked_output(y, x: np.ndarray) -> np.ndarray:
     """y itself if it is an array of x's dtype and shape; else a TypeError saying what came back."""
-    if not isinstance(y, np.ndarray):
-        raise TypeError(f"returned {type(y).__module__}.{type(y).__name__} instead of a NumPy array")
-    if y.dtype != x.dtype:
-        raise TypeError(f"returned {y.dtype} for {x.dtype} input")
-    if y.shape != x.shape:
-        raise TypeError(f"returned shape {y.shape} for input of shape {x.shape}")
+    from targets.base import output_problem
+
+    problem = output_problem(y, x)
+    if problem is not None:
+        raise TypeError(problem)
     return y
 
 

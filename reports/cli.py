@@ -207,19 +207,86 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     env["complete"] = not interrupted
     write_json(out / "accuracy.json", verdicts, env)
     write_markdown(out / "accuracy.md", verdicts, env)
+    if not interrupted:
+        from reports.html import write_html
+
+        write_html(out, verdicts, env)
     if interrupted:
         done = sum(v.status != "unsupported" for v in verdicts)
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
         raise KeyboardInterrupt
     if summary:
         summary_table(verdicts)
-    print(f"wrote {out / 'accuracy.md'} and {out / 'accuracy.json'}")
+    print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
     return verdicts
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    """Judge every selected target against the oracle and write the accuracy report (Markdown + JSON)."""
+    """Judge every selected target against the oracle and write the accuracy report (HTML with plots,
+    Markdown, JSON), then time them for the speed report (unless --skip-speed)."""
     _run_and_write(args)
+    if not args.skip_speed:
+        _speed(args)
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> None:
+    """Time the selected targets and write speed.json, speed.md and the speed plots into --out."""
+    from pathlib import Path
+
+    import targets
+    from reports.environment import environment
+    from reports.speed import (SIZES, SpeedRecord, run_speed, write_speed_json, write_speed_markdown,
+                               write_speed_plots)
+    from targets.isolation import call_in_worker
+
+    chosen, combos = _select(args)
+    runnable = [getattr(t, "_target", t) for t in chosen if targets.reason_unavailable(t) is None]
+    formats = sorted({c.fmt for c in combos if not c.skip}, key=list(_format_order()).index)
+    sizes = _split(args.sizes) if getattr(args, "sizes", None) else list(SIZES)
+    for s in sizes:
+        if s not in SIZES:
+            raise UsageError(f"--sizes: unknown size {s!r}; choose from {', '.join(SIZES)}")
+    out = Path(args.out)
+    print(f"timing {len(runnable)} targets in {', '.join(formats)} -> {out}", file=sys.stderr)
+    records = []
+    for t in runnable:
+        if not args.quiet:
+            print(f"  {t.name}", file=sys.stderr, flush=True)
+        if args.no_isolation:
+            records += run_speed([t], formats, sizes, repeats=args.repeats, min_time=args.min_time)
+            continue
+        try:  # one worker process per target: a crash or a hang while timing ends there
+            records += call_in_worker(run_speed, [t], formats, sizes, repeats=args.repeats,
+                                      min_time=args.min_time, timeout=args.timeout,
+                                      memory_limit=args.memory_limit)
+        except Exception as e:  # noqa: BLE001 — TargetFailure, or a target that cannot be pickled
+            records.append(SpeedRecord(target=t.name, device=getattr(t, "device", "cpu"), format="-", size="-",
+                                       n=0, direction="-", status="error", reason=str(e)))
+    env = environment(None, runnable)
+    write_speed_json(out / "speed.json", records, env)
+    write_speed_markdown(out / "speed.md", records, env)
+    write_speed_plots(out, records)
+    print(f"wrote {out / 'speed.md'} and {out / 'speed.json'}")
+
+
+def _format_order():
+    from oracle.formats import FORMATS
+
+    return FORMATS
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    """The speed report alone: elements/s and GB/s per target, format, size and direction, beside ReLU and
+    a plain copy on the same framework and device."""
+    from pathlib import Path
+
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"output directory {args.out} is not writable ({e.strerror}); pass --out DIR") from None
+    args.betas, args.thresholds, args.functions = [1.0], [None], None
+    _speed(args)
     return 0
 
 
@@ -302,6 +369,23 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_speed_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sizes", action="append", metavar="SIZES",
+                   help="comma-separated: small (2**10), medium (2**16), large (2**22) (default all)")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per kernel; the median is reported")
+    p.add_argument("--min-time", type=float, default=0.02, metavar="SECONDS",
+                   help="each timed round loops for at least this long (default 0.02)")
+
+
+def _add_isolation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=_parse_timeout, default=300.0, metavar="SECONDS",
+                   help="per call to a target (per target when timing), before it counts as hung (default 300)")
+    p.add_argument("--memory-limit", type=_parse_memory, default=None, metavar="SIZE",
+                   help="address-space cap of each target's worker process, e.g. 8G (default none)")
+    p.add_argument("--no-isolation", action="store_true",
+                   help="run targets in this process (faster start; a crash then ends the run)")
+
+
 def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--targets", action="append", metavar="NAMES",
                    help="comma-separated target names (default: every available target)")
@@ -320,12 +404,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="reports/latest", metavar="DIR",
                    help="output directory (default reports/latest)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--timeout", type=_parse_timeout, default=300.0, metavar="SECONDS",
-                   help="per call to a target, before it counts as hung (default 300)")
-    p.add_argument("--memory-limit", type=_parse_memory, default=None, metavar="SIZE",
-                   help="address-space cap of each target's worker process, e.g. 8G (default none)")
-    p.add_argument("--no-isolation", action="store_true",
-                   help="run targets in this process (faster start; a crash then ends the run)")
+    _add_isolation_options(p)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -361,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="accuracy report of every selected target (the main job)",
                        description=_cmd_report.__doc__)
     _add_selection(r)
+    r.add_argument("--skip-speed", action="store_true", help="accuracy report only")
+    _add_speed_options(r)
     r.set_defaults(run=_cmd_report)
 
     c = sub.add_parser("certify", help="judge targets against their certificates (CI gate)",
@@ -376,6 +457,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--target", required=True, metavar="NAME", help="the target to draft for")
     d.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     d.set_defaults(run=_cmd_draft)
+
+    b = sub.add_parser("bench", help="the speed report alone", description=_cmd_bench.__doc__)
+    for flag, kw in (("--targets", dict(action="append", metavar="NAMES", help="comma-separated target names")),
+                     ("--target-module", dict(action="append", metavar="SPEC", help="extra targets (repeatable)")),
+                     ("--dtypes", dict(action="append", metavar="FORMATS", help="comma-separated formats")),
+                     ("--out", dict(default="reports/latest", metavar="DIR", help="output directory")),
+                     ("--quiet", dict(action="store_true", help="no progress lines"))):
+        b.add_argument(flag, **kw)
+    _add_speed_options(b)
+    _add_isolation_options(b)
+    b.set_defaults(run=_cmd_bench)
 
     ls = sub.add_parser("list", help="targets and what they support", description=_cmd_list.__doc__)
     ls.add_argument("--target-module", action="append", metavar="SPEC",

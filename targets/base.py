@@ -23,8 +23,8 @@ import numpy as np
 
 from oracle.formats import Format, format_of, get_format
 
-__all__ = ["Unsupported", "TargetOutputError", "Params", "Target", "missing_module", "import_module",
-           "KERNEL_NAMES", "speed_inputs"]
+__all__ = ["Unsupported", "TargetOutputError", "output_problem", "Params", "Target", "missing_module",
+           "import_module", "KERNEL_NAMES", "speed_inputs"]
 
 #: The kernels :meth:`Target.kernels` returns, all required; "sync" and "inputs" may be added (see there).
 KERNEL_NAMES = ("softplus", "softplus_grad", "relu", "relu_grad", "copy")
@@ -194,9 +194,9 @@ class Target(ABC):
         return x, beta, threshold
 
     def _checked(self, y, x: np.ndarray, what: str) -> np.ndarray:
-        if not isinstance(y, np.ndarray) or y.dtype != x.dtype or y.shape != x.shape:
-            got = f"{type(y).__name__} {getattr(y, 'dtype', '')} {getattr(y, 'shape', '')}".strip()
-            raise TargetOutputError(f"{self.name}.{what}: expected ndarray {x.dtype} {x.shape}, got {got}")
+        problem = output_problem(y, x)
+        if problem is not None:
+            raise TargetOutputError(f"{self.name}.{what} {problem}")
         return y
 
 
@@ -207,6 +207,18 @@ def speed_inputs(fmt: str | Format, n: int, seed: int = 0) -> np.ndarray:
     """
     f = get_format(fmt)
     return np.random.default_rng(seed).uniform(-10.0, 10.0, int(n)).astype(f.dtype)
+
+
+def output_problem(y, x: np.ndarray) -> str | None:
+    """What is wrong with a result ``y`` for input ``x`` ("returned float64 for float16 input"), or None
+    when it is a NumPy array of x's dtype and shape."""
+    if not isinstance(y, np.ndarray):
+        return f"returned {type(y).__module__}.{type(y).__name__} instead of a NumPy array"
+    if y.dtype != x.dtype:
+        return f"returned {y.dtype} for {x.dtype} input"
+    if y.shape != x.shape:
+        return f"returned shape {y.shape} for input of shape {x.shape}"
+    return None
 
 
 def _real(value, what: str) -> float:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["IsolatedTarget", "TargetFailure", "TargetRaised", "TargetTimeout", "TargetCrashed",
-           "DEFAULT_TIMEOUT"]
+           "DEFAULT_TIMEOUT", "call_in_worker"]
 
 #: Seconds one call may take, the framework's import on first use included (TensorFlow: ~7 s).
 DEFAULT_TIMEOUT = 300.0
@@ -186,3 +186,55 @@ class IsolatedTarget:
             self.close()
         except Exception:  # noqa: BLE001 — interpreter shutdown
             pass
+
+
+def _run_once(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
+    """A one-shot worker: load plugins, run the pickled (func, args, kwargs), send the result back."""
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    import targets
+
+    for spec in plugin_specs:
+        targets.load_target_module(spec)
+    try:
+        func, args, kwargs = pickle.loads(payload)
+        conn.send(("ok", func(*args, **kwargs)))
+    except BaseException as exc:  # noqa: BLE001
+        conn.send(("raised", (type(exc).__name__, str(exc), traceback.format_exc())))
+
+
+def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
+                   plugin_specs: list[str] | None = None, **kwargs):
+    """``func(*args, **kwargs)`` in a fresh worker process; its result, or a :class:`TargetFailure`.
+
+    For whole jobs on one target (e.g. timing it) that must not take the caller down with them. ``func``
+    and its arguments must pickle (module-level functions, target objects).
+    """
+    if plugin_specs is None:
+        from .registry import loaded_module_specs
+
+        plugin_specs = loaded_module_specs()
+    ctx = mp.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=_run_once, daemon=True, name="softplus-cert-job",
+                       args=(child, pickle.dumps((func, args, kwargs)), list(plugin_specs), memory_limit))
+    proc.start()
+    child.close()
+    try:
+        if not conn.poll(timeout):
+            raise TargetTimeout(f"timed out after {timeout:g} s")
+        try:
+            status, payload = conn.recv()
+        except (EOFError, ConnectionResetError):
+            proc.join(5)
+            raise TargetCrashed(_describe_exit(proc.exitcode)) from None
+        if status == "ok":
+            return payload
+        raise TargetRaised(*payload)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        conn.close()

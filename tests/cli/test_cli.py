@@ -8,10 +8,15 @@ from reports.accuracy import REPORT_SCHEMA
 from reports.cli import main
 
 FAST = ["--targets", "numpy-stable", "--dtypes", "float8_e5m2", "--betas", "1", "--quiet"]
+SPEED = ["--sizes", "small", "--repeats", "2", "--min-time", "0.001"]
 
 
 def test_report_writes_parseable_files(tmp_path, capsys):
-    assert main(["report", *FAST, "--out", str(tmp_path)]) == 0
+    assert main(["report", *FAST, *SPEED, "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "index.html").read_text().startswith("<!DOCTYPE html>")
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert speed["schema"].startswith("softplus-cert/speed/") and speed["records"]
+    assert "| numpy-stable |" in (tmp_path / "speed.md").read_text()
     doc = json.loads((tmp_path / "accuracy.json").read_text())
     assert doc["schema"] == REPORT_SCHEMA and doc["environment"]["seed"] == 0
     assert {v["fn"] for v in doc["verdicts"]} == {"softplus", "softplus_grad"}

@@ -33,7 +33,8 @@ class Broken(Target):
         if m == "abort":
             os.abort()
         if m == "memory":
-            hog = [np.ones(2 ** 27) for _ in range(10_000)]  # 1 GiB each: hits the limit
+            # address space, not touched pages: reaches the worker's limit at once, on any machine load
+            hog = [np.empty(2 ** 28) for _ in range(10_000)]
             return hog[0]
         y = oracle.softplus(x)
         if m == "wrong_dtype":

@@ -13,7 +13,7 @@ PLUGIN = str(Path(__file__).with_name("hostile_targets.py"))
 def _report(tmp_path, names, *extra):
     out = tmp_path / "out"
     code = main(["report", "--target-module", PLUGIN, "--targets", ",".join(names), "--functions", "softplus",
-                 "--quiet", "--out", str(out), "--timeout", "20", "--memory-limit", "6G", *extra])
+                 "--quiet", "--out", str(out), "--timeout", "20", "--memory-limit", "6G", "--skip-speed", *extra])
     doc = json.loads((out / "accuracy.json").read_text())
     return code, {v["target"]: v for v in doc["verdicts"]}
 
@@ -52,7 +52,7 @@ def test_same_seed_gives_identical_json_timings_aside(tmp_path):
         out = tmp_path / sub
         assert main(["report", "--targets", "numpy-stable,torch-cpu", "--dtypes", "float32,float8_e5m2",
                      "--betas", "1", "--thresholds", "default", "--samples", "500", "--seed", "3",
-                     "--quiet", "--out", str(out)]) == 0
+                     "--quiet", "--skip-speed", "--out", str(out)]) == 0
         doc = json.loads((out / "accuracy.json").read_text())
         for v in doc["verdicts"]:
             v.pop("elapsed_s")
@@ -78,8 +78,20 @@ def test_ctrl_c_writes_what_finished(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(acc, "judge", judge_then_interrupt)
     out = tmp_path / "out"
     code = main(["report", "--targets", "numpy-stable", "--dtypes", "float8_e5m2,float8_e4m3fn", "--betas", "1",
-                 "--quiet", "--no-isolation", "--out", str(out)])
+                 "--quiet", "--no-isolation", "--skip-speed", "--out", str(out)])
     assert code == 130
     doc = json.loads((out / "accuracy.json").read_text())
     assert len(doc["verdicts"]) == 2 and doc["environment"]["complete"] is False
     assert "interrupted: wrote the 2 of 4" in capsys.readouterr().err
+
+
+def test_timing_a_crashing_target_does_not_end_the_speed_report(tmp_path):
+    out = tmp_path / "out"
+    assert main(["bench", "--target-module", PLUGIN, "--targets", "hostile-segfault,hostile-fine", "--sizes", "small",
+                 "--repeats", "2", "--min-time", "0.001", "--quiet", "--out", str(out)]) == 0
+    doc = json.loads((out / "speed.json").read_text())
+    by = {}
+    for r in doc["records"]:
+        by.setdefault(r["target"], []).append(r)
+    assert by["hostile-segfault"][0]["status"] == "error" and by["hostile-segfault"][0]["reason"] == "crashed: SIGSEGV"
+    assert all(r["status"] == "ok" for r in by["hostile-fine"])

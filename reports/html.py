@@ -1,0 +1,245 @@
+"""The accuracy report as one self-contained HTML page: tables and plots, readable offline and as a CI artifact.
+
+``index.html`` needs nothing beside it: CSS is inline, the PNG plots are embedded as ``data:`` URIs, there is
+no script, and a Content-Security-Policy forbids every other source, so a page that would reach out to the
+network shows broken instead of silently depending on it. The same PNGs are also left in ``plots/`` beside
+it (for linking, diffing, or a job summary).
+
+Per format: the table of accuracy.md (same columns, same number formatting), each row flagged (class
+``deviates``) where it departs from a faithfully rounded, well-behaved implementation and each such cell
+marked (class ``dev``); then the error-against-x plots of that format (softplus and its derivative) and the
+neighbourhoods of its switch points. Then the worst inputs, errors, and the targets that were not measured.
+Hooks for tests and styling: ``table.verdicts`` (one per format, ``id="verdicts-<format>"``, rows with
+``data-target``), ``table.worst``, ``table.environment``, ``img.plot`` (alt text says what it shows),
+``ul.errors``, ``ul.unavailable``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import shlex
+from pathlib import Path
+from typing import Any, Sequence
+
+from oracle.judge import Verdict
+
+from .accuracy import _num, atomic_write_text
+from .plots import MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
+
+__all__ = ["write_html", "render_html", "deviations"]
+
+#: Forbid every source but inline styles and data: images (see the module docstring).
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1400px;
+       padding: 0 1em; color: #1b1b1b; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
+th, td { border: 1px solid #d0d0d0; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.deviates { background: #fff4f0; }
+td.dev { color: #b00020; font-weight: 600; }
+table.environment th { width: 12em; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; }
+figure { margin: 0; display: table; }  /* as wide as its image, not as its caption */
+figcaption { display: table-caption; caption-side: bottom; font-size: 0.8em; color: #555; }
+img.plot { max-width: 100%; height: auto; border: 1px solid #e0e0e0; }
+.note { color: #555; font-size: 0.9em; }
+code { font-size: 0.95em; }
+"""
+
+#: Column headings, as in accuracy.md.
+_HEADINGS = ("target", "fn", "params", "max ulp", "mean ulp", "% correctly rounded", "non-finite",
+             "overflow onset / true", "underflow to 0 / true", "switch jump (ulp)", "safe threshold βx",
+             "monotonicity", "property failures")
+
+_LEGEND = ("A row is flagged where it departs from a faithfully rounded, well-behaved implementation; the "
+           "cells that do are marked: max error ≥ 1 ulp (or no numeric result), any non-finite or NaN result "
+           "where the truth is a number, an overflow or underflow onset found (the implementation overflows "
+           "or flushes to 0 where the correctly rounded result does not), a jump of more than 1 ulp at a "
+           "formula switch (two correctly rounded sides differ by at most 1), any monotonicity violation, any "
+           "property failure (bounds, softplus(x) − softplus(−x) = x, sigmoid(x) + sigmoid(−x) = 1).")
+
+
+def _e(value: Any) -> str:
+    """Every piece of text goes through here: target names, reasons and versions come from plugins."""
+    return html.escape(str(value), quote=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"
+
+
+# --- what deviates ---------------------------------------------------------------------------------------------
+
+def deviations(v: Verdict) -> set[str]:
+    """The columns (headings) in which a measured verdict departs from a faithful, well-behaved result."""
+    out = set()
+    if not v.max_ulp < 1.0:  # NaN (no numeric result at all) counts too
+        out.add("max ulp")
+    if v.nonfinite_count + v.nan_count:
+        out.add("non-finite")
+    if v.overflow_onset is not None:
+        out.add("overflow onset / true")
+    if v.underflow_onset is not None:
+        out.add("underflow to 0 / true")
+    if v.threshold_jump_ulp is not None and not v.threshold_jump_ulp <= 1.0:
+        out.add("switch jump (ulp)")
+    if v.monotonicity_violations:
+        out.add("monotonicity")
+    if sum(v.property_failures.values()):
+        out.add("property failures")
+    return out
+
+
+# --- cells -----------------------------------------------------------------------------------------------------
+
+def _onset(found: float | None, true: float | None) -> str:
+    if found is None and true is None:
+        return "–"
+    return f"{_num(found, 8)} / {_num(true, 8)}"
+
+
+def _cells(v: Verdict) -> list[str]:
+    """The row of accuracy.md's table for one verdict, as texts in :data:`_HEADINGS` order."""
+    return [v.target, v.fn, v.params, _num(v.max_ulp), _num(v.mean_ulp),
+            f"{100 * v.correctly_rounded_fraction:.3f}", str(v.nonfinite_count + v.nan_count),
+            _onset(v.overflow_onset, v.true_overflow_onset), _onset(v.underflow_onset, v.true_underflow_onset),
+            _num(v.threshold_jump_ulp), _num(v.safe_threshold, 5), str(v.monotonicity_violations),
+            str(sum(v.property_failures.values()))]
+
+
+_TEXT_COLUMNS = {"target", "fn", "params", "overflow onset / true", "underflow to 0 / true"}
+
+
+def _row(v: Verdict) -> str:
+    dev = deviations(v)
+    tds = []
+    for heading, text in zip(_HEADINGS, _cells(v)):
+        cls = [c for c, on in (("num", heading not in _TEXT_COLUMNS), ("dev", heading in dev)) if on]
+        attr = f' class="{" ".join(cls)}"' if cls else ""
+        tds.append(f"<td{attr}>{_e(text)}</td>")
+    row_cls = ' class="deviates"' if dev else ""
+    return f'<tr{row_cls} data-target="{_e(v.target)}">{"".join(tds)}</tr>'
+
+
+def _table(cls: str, headings: Sequence[str], rows: Sequence[str], table_id: str | None = None) -> str:
+    id_attr = f' id="{_e(table_id)}"' if table_id else ""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headings)
+    return (f'<table class="{cls}"{id_attr}><thead><tr>{head}</tr></thead>'
+            f'<tbody>\n{chr(10).join(rows)}\n</tbody></table>')
+
+
+# --- sections --------------------------------------------------------------------------------------------------
+
+def _environment(env: dict[str, Any]) -> str:
+    command = env.get("command")
+    rows = [("date", env.get("date")), ("command", shlex.join(command) if isinstance(command, list) else command),
+            ("seed", env.get("seed")), ("python", env.get("python")), ("platform", env.get("platform")),
+            ("CPU", f"{env.get('cpu')} ({env.get('cpu_count')} logical cores)"),
+            ("packages", ", ".join(f"{k} {v}" for k, v in sorted(env.get("packages", {}).items())))]
+    for name, versions in sorted(env.get("targets", {}).items()):
+        rows.append((f"target {name}", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    flags = env.get("flags", {})
+    rows.append(("flags", ", ".join(f"{k}={v}" for k, v in sorted(flags.items())) or "none set"))
+    body = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e('–' if v is None else v)}</td></tr>" for k, v in rows)
+    return (f'<section id="environment"><h2>Environment</h2>'
+            f'<table class="environment"><tbody>\n{body}\n</tbody></table></section>')
+
+
+def _figure(p: Plot) -> str:
+    data = base64.b64encode(p.png).decode("ascii")
+    return (f'<figure><img class="plot {_e(p.kind)}" alt="{_e(p.title)}" src="data:image/png;base64,{data}">'
+            f'<figcaption>{_e(p.title)} — <code>plots/{_e(p.path.name)}</code></figcaption></figure>')
+
+
+def _format_section(fmt: str, rows: list[Verdict], plots: list[Plot]) -> str:
+    slug = _slug(fmt)
+    parts = [f'<section id="format-{_e(slug)}" class="format"><h2>{_e(fmt)}</h2>',
+             f'<p class="note">mode: {_e(rows[0].mode)}, inputs per row: {rows[0].n_inputs:,}</p>',
+             _table("verdicts", _HEADINGS, [_row(v) for v in rows], f"verdicts-{slug}")]
+    mine = [p for p in plots if p.format == fmt]
+    for kind, heading in (("error-profile", "Error against x"), ("switch", "Switch points")):
+        figs = [_figure(p) for p in mine if p.kind == kind]
+        if figs:
+            parts.append(f'<h3>{_e(heading)}</h3><div class="plots {kind}">{"".join(figs)}</div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _worst_row(v: Verdict, w) -> str:
+    texts = (v.target, v.format, v.fn, v.params, repr(w.x), repr(w.result), repr(w.correct), _num(w.ulp))
+    tds = "".join(f"<td>{_e(t)}</td>" if i < 4 else f'<td class="num">{_e(t)}</td>' for i, t in enumerate(texts))
+    return f'<tr data-target="{_e(v.target)}">{tds}</tr>'
+
+
+def _worst(ok: list[Verdict]) -> str:
+    """The three worst inputs of every measured row, as in accuracy.md."""
+    rows = [_worst_row(v, w) for v in ok for w in v.worst[:3]]
+    if not rows:
+        return '<section id="worst"><h2>Worst inputs</h2><p>Every result correctly rounded.</p></section>'
+    headings = ("target", "format", "fn", "params", "x", "result", "correctly rounded", "ulp")
+    return f'<section id="worst"><h2>Worst inputs</h2>{_table("worst", headings, rows)}</section>'
+
+
+def _list_section(sid: str, heading: str, items: list[str]) -> str:
+    if not items:
+        return ""
+    lis = "\n".join(f"<li>{_e(i)}</li>" for i in items)
+    return f'<section id="{sid}"><h2>{_e(heading)}</h2><ul class="{sid}">\n{lis}\n</ul></section>'
+
+
+def _not_measured(verdicts: Sequence[Verdict]) -> list[str]:
+    """Unavailable targets (one line each; their reason names them) and declined combinations."""
+    out = []
+    for v in verdicts:
+        if v.status == "unsupported":
+            out.append((v.reason or v.target) if v.format == "-" else
+                       f"{v.target} {v.format} {v.fn} ({v.params}): {v.reason}")
+    return sorted(set(out))
+
+
+# --- the page --------------------------------------------------------------------------------------------------
+
+def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequence[Plot],
+                plots_left_out: int = 0) -> str:
+    """The page's text, from the verdicts, the environment record and the rendered plots."""
+    ok = [v for v in verdicts if v.status == "ok"]
+    formats = list(dict.fromkeys(v.format for v in ok))
+    nav = " · ".join(f'<a href="#format-{_e(_slug(f))}">{_e(f)}</a>' for f in formats)
+    intro = (f"Errors in ulps of the format under test against the correctly rounded oracle: "
+             f"{len(ok)} combinations measured, generated {env.get('date')}, seed {env.get('seed')}.")
+    body = ["<h1>softplus-cert accuracy report</h1>", f"<p>{_e(intro)}</p>",
+            f"<nav>{nav} · <a href=\"#worst\">worst inputs</a></nav>" if formats else "",
+            f'<p class="note legend">{_e(_LEGEND)}</p>']
+    if plots_left_out:
+        drawn = sum(p.kind == "switch" for p in plots)
+        body.append(f'<p class="note">Switch-point plots are drawn for the {drawn} rows with the largest jumps; '
+                    f"{plots_left_out} more rows with switch points are in the tables and accuracy.json only.</p>")
+    body.append(_environment(env))
+    body += [_format_section(f, [v for v in ok if v.format == f], list(plots)) for f in formats]
+    body.append(_worst(ok))
+    body.append(_list_section("errors", "Errors", [f"{v.target} {v.format} {v.fn} ({v.params}): {v.reason}"
+                                                   for v in verdicts if v.status == "error"]))
+    body.append(_list_section("unavailable", "Not measured", _not_measured(verdicts)))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>softplus-cert accuracy report</title><style>{_CSS}</style></head>\n<body>\n"
+            + "\n".join(b for b in body if b) + "\n</body></html>\n")
+
+
+def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
+               cap: int = MAX_SWITCH_PLOTS) -> Path:
+    """Write ``out_dir/index.html`` (self-contained) and its plots as PNGs in ``out_dir/plots/``; the page's
+    path. At most ``cap`` switch-neighbourhood plots (largest jumps first); the page says how many more."""
+    out_dir = Path(out_dir)
+    plots = render_plots(verdicts, out_dir / "plots", cap)
+    left_out = switch_selection(verdicts, cap)[1]
+    path = out_dir / "index.html"
+    atomic_write_text(path, render_html(verdicts, env, plots, left_out))
+    return path
