@@ -240,23 +240,11 @@ def _record(target: Target, fmt: str, size: str, n: int, direction: str, timed_v
 def numpy_api_kernels(target: Target, fmt: str, n: int, beta: float = 1.0,
                       threshold: float | None = None) -> dict[str, Kernel]:
     """Kernels for a target without its own: its public API on NumPy arrays, beside NumPy's ReLU and copy."""
+    from targets.numpy_targets import numpy_kernels
+
     x = speed_inputs(fmt, n)
-    t = x.dtype.type
-    zero, one = t(0), t(1)
-    out = np.empty_like(x)
-
-    def copy() -> np.ndarray:
-        np.copyto(out, x)
-        return out
-
-    return {
-        "softplus": lambda: target.softplus(x, beta, threshold),
-        "softplus_grad": lambda: target.softplus_grad(x, beta, threshold),
-        "relu": lambda: np.maximum(x, zero),
-        "relu_grad": lambda: np.where(x > zero, one, zero),
-        "copy": copy,
-        "inputs": lambda: x,
-    }
+    return numpy_kernels(x, lambda: target.softplus(x, beta, threshold),
+                         lambda: target.softplus_grad(x, beta, threshold))
 
 
 def _kernels(target: Target, fmt: str, n: int, beta: float,

@@ -37,7 +37,7 @@ from oracle.formats import FORMATS, Format, get_format
 
 from .base import Params, Target, speed_inputs
 
-__all__ = ["NumpyFormulation", "TARGETS"]
+__all__ = ["NumpyFormulation", "TARGETS", "numpy_kernels"]
 
 Formula = Callable[[np.ndarray, type], np.ndarray]  # (z, scalar type of the format) -> result
 
@@ -116,22 +116,8 @@ class NumpyFormulation(Target):
                 threshold: float | None = None) -> dict[str, Callable[[], object]]:
         """This formulation, its derivative, ReLU and its derivative, and ``np.copyto``, on n prepared inputs."""
         x = speed_inputs(fmt, n)
-        t = x.dtype.type
-        zero, one = t(0), t(1)  # scalars of the format: a Python float would promote bfloat16 to float32
-        out = np.empty_like(x)
-
-        def copy() -> np.ndarray:
-            np.copyto(out, x)
-            return out
-
-        return {
-            "softplus": lambda: self.compute(x, beta, threshold),
-            "softplus_grad": lambda: self.compute_grad(x, beta, threshold),
-            "relu": lambda: np.maximum(x, zero),
-            "relu_grad": lambda: np.where(x > zero, one, zero),
-            "copy": copy,
-            "inputs": lambda: x,
-        }
+        return numpy_kernels(x, lambda: self.compute(x, beta, threshold),
+                             lambda: self.compute_grad(x, beta, threshold))
 
 
 TARGETS = [
@@ -139,3 +125,25 @@ TARGETS = [
     NumpyFormulation("numpy-logaddexp", _logaddexp_f, _logaddexp_d),
     NumpyFormulation("numpy-stable", _stable_f, _stable_d),
 ]
+
+
+def numpy_kernels(x: np.ndarray, softplus: Callable[[], object],
+                  softplus_grad: Callable[[], object]) -> dict[str, Callable[[], object]]:
+    """Speed kernels around the given softplus callables: NumPy's ReLU, its derivative and ``np.copyto``
+    on the prepared input ``x`` (see :meth:`targets.base.Target.kernels`)."""
+    t = x.dtype.type
+    zero, one = t(0), t(1)  # scalars of the format: a Python float would promote bfloat16 to float32
+    out = np.empty_like(x)
+
+    def copy() -> np.ndarray:
+        np.copyto(out, x)
+        return out
+
+    return {
+        "softplus": softplus,
+        "softplus_grad": softplus_grad,
+        "relu": lambda: np.maximum(x, zero),
+        "relu_grad": lambda: np.where(x > zero, one, zero),
+        "copy": copy,
+        "inputs": lambda: x,
+    }
