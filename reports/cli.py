@@ -166,16 +166,16 @@ def _parse_threshold(text: str):
 
 
 @contextlib.contextmanager
-def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on stderr (rate and time left); yields the per-combination callback."""
+def _progress_bar(total: int, quiet: bool, unit: str = "combo"):
+    """A tqdm bar on stderr (rate and time left); yields the callback to call after each item."""
     if quiet:
         yield None
         return
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="combo", file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
-        def advance(combo) -> None:
-            bar.set_postfix_str(combo.id, refresh=False)
+    with tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
+        def advance(item) -> None:
+            bar.set_postfix_str(getattr(item, "id", str(item)), refresh=False)
             bar.update()
         yield advance
 
@@ -236,9 +236,7 @@ def _speed(args: argparse.Namespace) -> None:
 
     import targets
     from reports.environment import environment
-    from reports.speed import (SIZES, SpeedRecord, run_speed, write_speed_json, write_speed_markdown,
-                               write_speed_plots)
-    from targets.isolation import call_in_worker
+    from reports.speed import SIZES, write_speed_json, write_speed_markdown, write_speed_plots
 
     chosen, combos = _select(args)
     runnable = [getattr(t, "_target", t) for t in chosen if targets.reason_unavailable(t) is None]
@@ -250,24 +248,32 @@ def _speed(args: argparse.Namespace) -> None:
     out = Path(args.out)
     print(f"timing {len(runnable)} targets in {', '.join(formats)} -> {out}", file=sys.stderr)
     records = []
-    for t in runnable:
-        if not args.quiet:
-            print(f"  {t.name}", file=sys.stderr, flush=True)
-        if args.no_isolation:
-            records += run_speed([t], formats, sizes, repeats=args.repeats, min_time=args.min_time)
-            continue
-        try:  # one worker process per target: a crash or a hang while timing ends there
-            records += call_in_worker(run_speed, [t], formats, sizes, repeats=args.repeats,
-                                      min_time=args.min_time, timeout=args.timeout,
-                                      memory_limit=args.memory_limit)
-        except Exception as e:  # noqa: BLE001 — TargetFailure, or a target that cannot be pickled
-            records.append(SpeedRecord(target=t.name, device=getattr(t, "device", "cpu"), format="-", size="-",
-                                       n=0, direction="-", status="error", reason=str(e)))
+    with _progress_bar(len(runnable), args.quiet, unit="target") as advance:
+        for t in runnable:
+            records += _time_target(t, formats, sizes, args)
+            if advance:
+                advance(t.name)
     env = environment(None, runnable)
+
     write_speed_json(out / "speed.json", records, env)
     write_speed_markdown(out / "speed.md", records, env)
     write_speed_plots(out, records)
     print(f"wrote {out / 'speed.md'} and {out / 'speed.json'}")
+
+
+def _time_target(t, formats, sizes, args: argparse.Namespace) -> list:
+    """Speed records of one target, timed in a worker process of its own (a crash or hang ends there)."""
+    from reports.speed import SpeedRecord, run_speed
+    from targets.isolation import call_in_worker
+
+    if args.no_isolation:
+        return run_speed([t], formats, sizes, repeats=args.repeats, min_time=args.min_time)
+    try:
+        return call_in_worker(run_speed, [t], formats, sizes, repeats=args.repeats, min_time=args.min_time,
+                              timeout=args.timeout, memory_limit=args.memory_limit)
+    except Exception as e:  # noqa: BLE001 — TargetFailure, or a target that cannot be pickled
+        return [SpeedRecord(target=t.name, device=getattr(t, "device", "cpu"), format="-", size="-", n=0,
+                            direction="-", status="error", reason=str(e))]
 
 
 def _format_order():

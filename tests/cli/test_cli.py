@@ -39,6 +39,8 @@ def test_certify_exit_codes(tmp_path, capsys):
     (["report", "--dtypes", "float128"], "float128"),
     (["report", "--functions", "tanh"], "tanh"),
     (["certify", "--certificate", "/nonexistent.toml"], "cannot read"),
+    (["report", "--target-module", "/nonexistent/plugin.py"], "cannot load target module"),
+    (["list", "--target-module", "/nonexistent/plugin.py"], "cannot load target module"),
 ])
 def test_usage_errors_exit_2_in_one_line(argv, words, capsys):
     assert main(argv) == 2

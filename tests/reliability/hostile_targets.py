@@ -43,6 +43,10 @@ class Broken(Target):
             return y.reshape(-1)[:-1] if y.size else y
         if m == "list":
             return y.tolist()
+        if m == "tensor":
+            import torch
+
+            return torch.from_numpy(y)
         if m == "nan":
             return np.where(x > np.float16(3), np.float16(np.nan), y).astype(np.float16)
         return y
@@ -55,5 +59,5 @@ class Broken(Target):
 
 
 MODES = ["raise_all", "raise_some", "hang", "segfault", "abort", "memory", "wrong_dtype", "wrong_shape",
-         "list", "nan", "fine"]
+         "list", "tensor", "nan", "fine"]
 TARGETS = [Broken(f"hostile-{m}", m) for m in MODES]

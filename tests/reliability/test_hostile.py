@@ -20,7 +20,8 @@ def _report(tmp_path, names, *extra):
 
 def test_every_kind_of_breakage_is_reported_and_the_run_goes_on(tmp_path):
     names = ["hostile-raise_all", "hostile-raise_some", "hostile-segfault", "hostile-abort", "hostile-memory",
-             "hostile-wrong_dtype", "hostile-wrong_shape", "hostile-list", "hostile-nan", "hostile-fine"]
+             "hostile-wrong_dtype", "hostile-wrong_shape", "hostile-list", "hostile-tensor", "hostile-nan",
+             "hostile-fine"]
     code, v = _report(tmp_path, names)
     assert code == 0
     assert v["hostile-fine"]["status"] == "ok" and v["hostile-fine"]["max_ulp"] <= 0.5
@@ -33,6 +34,7 @@ def test_every_kind_of_breakage_is_reported_and_the_run_goes_on(tmp_path):
     assert "returned float64 for float16 input" in v["hostile-wrong_dtype"]["reason"]
     assert "returned shape" in v["hostile-wrong_shape"]["reason"]
     assert "returned builtins.list instead of a NumPy array" in v["hostile-list"]["reason"]
+    assert "returned torch.Tensor instead of a NumPy array" in v["hostile-tensor"]["reason"]
     assert v["hostile-nan"]["status"] == "ok" and v["hostile-nan"]["nan_count"] > 0
 
 
