@@ -31,7 +31,7 @@ SCHEMA_VERSION = 2
 HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0, math.inf)
 
 #: Number of runs the error profile (error against x, for plots) is cut into.
-PROFILE_BINS = 256
+PROFILE_BINS = 128
 
 _LOG2 = math.log(2.0)
 

@@ -63,7 +63,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any]) -> None:
     doc = {"schema": REPORT_SCHEMA, "environment": env, "verdicts": [v.to_dict() for v in verdicts]}
-    atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def load_json(path: Path) -> tuple[list[Verdict], dict[str, Any]]:
