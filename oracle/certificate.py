@@ -31,6 +31,8 @@ special_values_wrong        allowed wrong results at ±0, ±inf, NaN            
 premature_overflow          overflow before the true onset allowed                   false
 premature_underflow         0 returned where the truth is a positive number allowed  false
 threshold_jump_ulp          largest allowed jump at a formula switch (ulps)          max_ulp·2+1
+layout_differences          inputs whose result may change with the tensor layout    0
+                            (position, length, strides, threads: oracle.consistency)
 reason                      why (required for every entry)                           —
 ==========================  ======================================================  ========
 """
@@ -51,11 +53,11 @@ _SELECTORS = ("format", "fn", "beta", "threshold")
 _LIMITS = {
     "max_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
     "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
-    "premature_underflow": bool, "threshold_jump_ulp": (int, float),
+    "premature_underflow": bool, "threshold_jump_ulp": (int, float), "layout_differences": int,
 }
 _DEFAULTS: dict[str, Any] = {"nonfinite": 0, "nan": 0, "monotonicity_violations": 0, "property_failures": 0,
                              "special_values_wrong": 0, "premature_overflow": False,
-                             "premature_underflow": False}
+                             "premature_underflow": False, "layout_differences": 0}
 
 
 class CertificateError(ValueError):
@@ -166,6 +168,25 @@ class Certificate:
                                  f"{where}: jump of {j.jump_ulp:.4g} ulp at the switch x = {j.at!r} "
                                  f"(between {j.below!r} and {j.above!r}) > allowed {lim['threshold_jump_ulp']:g}"))
         return out
+
+    def check_layout(self, r) -> list[Violation]:
+        """Violations of a :class:`oracle.consistency.LayoutReport` against ``layout_differences``."""
+        where = f"{r.target} {r.format} {r.fn} (beta={r.beta:g}, threshold=" \
+                f"{'default' if r.threshold is None else f'{r.threshold:g}'})"
+        if r.status == "unsupported":
+            return []
+        if r.status == "error":
+            return [Violation("layout", f"{where}: layout check failed: {r.reason}")]
+        b = self.budget_for(Verdict(r.target, r.format, r.fn, r.beta, r.threshold))
+        allowed = 0 if b is None else b.limits["layout_differences"]
+        if r.differing <= allowed:
+            return []
+        w = r.worst
+        ex = (f"; worst x = {w.x!r}: {w.result_a!r} ({w.layout_a}) vs {w.result_b!r} ({w.layout_b}), "
+              f"{w.ulps:g} ulp") if w else ""
+        return [Violation("layout_differences",
+                          f"{where}: {r.differing} of {r.n_inputs} inputs change with the layout > allowed "
+                          f"{allowed}{ex}")]
 
     def loose(self, v: Verdict) -> list[str]:
         """Budgets far looser than what was measured: each a line saying what could be tightened."""

@@ -22,7 +22,8 @@ from .formats import Format, get_format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
 from .ulp import ulp_error, ulp_exponent_f64
 
-__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS"]
+__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
+           "checked_output", "describe_failure", "json_safe", "from_json_safe", "switch_points_of", "unsupported_reason"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 SCHEMA_VERSION = 2
@@ -118,36 +119,36 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
-        d = _from_json_safe(dict(d))
+        d = from_json_safe(dict(d))
         d["worst"] = [WorstInput(**w) for w in d.get("worst", [])]
         d["switch_jumps"] = [SwitchJump(**s) for s in d.get("switch_jumps", [])]
         return cls(**d)
 
 
-def _json_safe(v):
+def json_safe(v):
     if isinstance(v, float) and not math.isfinite(v):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
+        return {k: json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
+        return [json_safe(x) for x in v]
     return v
 
 
 _SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _from_json_safe(v):
+def from_json_safe(v):
     if isinstance(v, str) and v in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[v]
     if isinstance(v, dict):
-        return {k: _from_json_safe(x) for k, x in v.items()}
+        return {k: from_json_safe(x) for k, x in v.items()}
     if isinstance(v, list):
-        return [_from_json_safe(x) for x in v]
+        return [from_json_safe(x) for x in v]
     return v
 
 
@@ -171,18 +172,18 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
                 device=getattr(target, "device", "cpu"))
     start = time.perf_counter()
-    reason = _unsupported(target, f, beta, threshold)
+    reason = unsupported_reason(target, f, beta, threshold)
     if reason is not None:
         v.status, v.reason = "unsupported", reason
         return v
-    switches = _switch_points(target, f, beta, threshold)
+    switches = switch_points_of(target, f, beta, threshold)
     if inputs is None:
         inputs = input_set(f, fn, beta, switch_points=switches, n=n, seed=seed)
     v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
     call = _caller(target, fn, beta, threshold)
     x = inputs.x
     try:
-        y = _checked_output(call(x), x)
+        y = checked_output(call(x), x)
     except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the judge
         v.status, v.reason = "error", _failure_reason(call, x, exc)
         v.elapsed_s = time.perf_counter() - start
@@ -207,14 +208,14 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     return v
 
 
-def _describe_exc(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     # failures from an isolated worker already read "raised X: ...", "timed out ...", "crashed: SIGSEGV"
     from targets.isolation import TargetFailure
 
     return str(exc) if isinstance(exc, TargetFailure) else f"raised {type(exc).__name__}: {exc}"
 
 
-def _checked_output(y, x: np.ndarray) -> np.ndarray:
+def checked_output(y, x: np.ndarray) -> np.ndarray:
     """y itself if it is an array of x's dtype and shape; else a TypeError saying what came back."""
     from targets.base import output_problem
 
@@ -233,13 +234,13 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
     """
     from targets.isolation import TargetCrashed, TargetTimeout
 
-    what = _describe_exc(exc)
+    what = describe_failure(exc)
     if isinstance(exc, (TargetCrashed, TargetTimeout)) or x.size <= 1:
         return what if x.size != 1 else f"{what} (x = {float(_f64(x)[0])!r})"
 
     def fails(lo: int, hi: int) -> bool:
         try:
-            _checked_output(call(x[lo:hi]), x[lo:hi])
+            checked_output(call(x[lo:hi]), x[lo:hi])
             return False
         except (TargetCrashed, TargetTimeout):
             raise
@@ -261,7 +262,7 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
                 mid = (lo + hi) // 2
                 todo += [(mid, hi), (lo, mid)]
     except (TargetCrashed, TargetTimeout) as later:
-        return f"{what}; then {_describe_exc(later)}"
+        return f"{what}; then {describe_failure(later)}"
     if not bad:
         return f"{what} (only on the whole array: no smaller part fails)" if not todo else what
     first = float(_f64(x[min(bad):min(bad) + 1])[0])
@@ -269,14 +270,14 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
     return f"{what} on {count} of {x.size:,} inputs; first: x = {first!r}"
 
 
-def _unsupported(target, f: Format, beta: float, threshold) -> str | None:
+def unsupported_reason(target, f: Format, beta: float, threshold) -> str | None:
     avail = target.availability()
     if avail is not None:
         return f"unavailable: {avail}"
     return target.check(f.name, beta, threshold)
 
 
-def _switch_points(target, f: Format, beta, threshold) -> list[float]:
+def switch_points_of(target, f: Format, beta, threshold) -> list[float]:
     get = getattr(target, "switch_points", None)
     return [float(s) for s in (get(f.name, beta, threshold) if get else []) if math.isfinite(s)]
 

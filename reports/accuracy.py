@@ -1,7 +1,9 @@
 """Accuracy reports: run the judge over a grid of combinations and write JSON and Markdown.
 
 ``accuracy.json`` holds the Verdict records (``oracle.judge.Verdict.to_dict``) and the environment under a
-schema version; ``accuracy.md`` fits a CI job summary: one table per format, then the worst inputs.
+schema version, with the agreement between targets (``oracle.agreement``: one matrix of bit-identical
+fractions per format and function, and the disagreements of device pairs); ``accuracy.md`` fits a CI job
+summary: one table per format, the worst inputs, then the agreement tables.
 Files are written atomically (temporary file, then rename): an interrupted run never leaves half a file.
 """
 
@@ -11,13 +13,15 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
+from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
-__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "write_json", "write_markdown", "atomic_write_text", "load_json"]
+__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "write_json", "write_markdown", "atomic_write_text", "load_json",
+           "agreement_percent", "AGREEMENT_NOTE"]
 
 #: Layout version of accuracy.json: the Verdict schema plus the envelope around it.
 REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
@@ -56,21 +60,60 @@ def _judge_all(combos, n, seed, progress, out: list[Verdict]) -> None:
                 progress(c)
 
 
+def run_layout_checks(combos: Iterable[Combo], seed: int,
+                      progress: Callable[[Combo], None] | None = None) -> list:
+    """:func:`oracle.consistency.layout_check` for each combination, in order (Ctrl-C: :class:`Interrupted`
+    carrying the finished reports)."""
+    from oracle.consistency import layout_check
+
+    out: list = []
+    try:
+        for c in combos:
+            out.append(layout_check(c.target, c.fmt, c.fn, c.beta, c.threshold, seed=seed))
+            if progress:
+                progress(c)
+    except KeyboardInterrupt:
+        raise Interrupted(out) from None
+    return out
+
+
+def load_layout(path: Path) -> list:
+    """The layout reports of an accuracy.json ([] for a report without them)."""
+    from oracle.consistency import LayoutReport
+
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [LayoutReport.from_dict(d) for d in doc.get("layout", [])]
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text.encode("utf-8"))
 
 
-def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any]) -> None:
-    doc = {"schema": REPORT_SCHEMA, "environment": env, "verdicts": [v.to_dict() for v in verdicts]}
+def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
+               agreement: Sequence[AgreementMatrix] | None = None,
+               device_agreement: Sequence[PairReport] | None = None, layout: Sequence = ()) -> None:
+    """accuracy.json: the verdicts, the environment, the agreement between targets
+    (:mod:`oracle.agreement`: matrices under "agreement", device pairs under "device_agreement") and the
+    layout-consistency reports (:mod:`oracle.consistency`, under "layout")."""
+    doc = {"schema": REPORT_SCHEMA, "environment": env, "verdicts": [v.to_dict() for v in verdicts],
+           "agreement": [m.to_dict() for m in agreement or ()],
+           "device_agreement": [p.to_dict() for p in device_agreement or ()],
+           "layout": [r.to_dict() for r in layout]}
     atomic_write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
-def load_json(path: Path) -> tuple[list[Verdict], dict[str, Any]]:
+def load_json(path: Path, *, agreement: bool = False):
+    """(verdicts, environment) of an accuracy.json; with ``agreement=True`` (verdicts, environment,
+    matrices, device pair reports), empty lists for a report written without them."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     if doc.get("schema") != REPORT_SCHEMA:
         raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected {REPORT_SCHEMA!r}")
-    return [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]
+    verdicts, env = [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]
+    if not agreement:
+        return verdicts, env
+    return (verdicts, env, [AgreementMatrix.from_dict(d) for d in doc.get("agreement", [])],
+            [PairReport.from_dict(d) for d in doc.get("device_agreement", [])])
 
 
 def _num(v: float | None, digits: int = 3) -> str:
@@ -90,7 +133,9 @@ def _onset(found: float | None, true: float | None) -> str:
     return f"{_num(found, 8)} / {_num(true, 8)}{mark}"
 
 
-def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any]) -> None:
+def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
+                   agreement: Sequence[AgreementMatrix] | None = None,
+                   device_agreement: Sequence[PairReport] | None = None, layout: Sequence = ()) -> None:
     lines = ["# softplus-cert accuracy report", ""]
     lines.append(f"Errors in ulps of the format under test against the correctly rounded oracle. "
                  f"Generated {env.get('date')} on {env.get('cpu')} (Python {env.get('python')}), "
@@ -125,10 +170,94 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any]) -> 
         for w in v.worst[:3]:
             lines.append(f"| {v.target} | {v.format} | {v.fn} | {v.params} | {w.x!r} | {w.result!r} | "
                          f"{w.correct!r} | {_num(w.ulp)} |")
+    lines += _agreement_markdown(agreement or [], device_agreement or [])
+    lines += _layout_markdown(layout)
     skipped = sorted({f"{v.target}: {v.reason}" for v in verdicts if v.status == "unsupported" and v.format == "-"})
     if skipped:
         lines += ["", "## Unavailable targets", ""] + [f"- {s}" for s in skipped]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _layout_markdown(reports: Sequence) -> list[str]:
+    if not reports:
+        return []
+    lines = ["", "## Layout consistency", "",
+             "Inputs whose result changes with where they sit in a tensor (length, position, offset), with "
+             "strided or transposed views, or with the thread count, against one contiguous call "
+             "(`oracle.consistency`; beta=1, default threshold). Bit-identical is the expectation.", "",
+             "| target | format | fn | differing / inputs | max ulps | worst x | result (layout) | other (layout) |",
+             "|---|---|---|---:|---:|---|---|---|"]
+    for r in reports:
+        if r.status != "ok":
+            if r.status == "error":
+                lines.append(f"| {r.target} | {r.format} | {r.fn} | error: {r.reason} | | | | |")
+            continue
+        w = r.worst
+        cells = (f"{w.x!r} | {w.result_a!r} ({w.layout_a}) | {w.result_b!r} ({w.layout_b})" if w
+                 else "– | – | –")
+        lines.append(f"| {r.target} | {r.format} | {r.fn} | {r.differing} / {r.n_inputs} | "
+                     f"{_num(r.max_ulps)} | {cells} |")
+    return lines
+
+
+#: What the agreement tables show (Markdown and HTML).
+AGREEMENT_NOTE = ("Percentage of inputs on which two targets return bit-identical results (NaN equals NaN "
+                  "whatever its payload; −0 and +0 differ), at beta=1 and each target's default threshold, on "
+                  "the inputs of the tables above (every value of an 8- or 16-bit format; the seeded sample, "
+                  "boundary sets and every target's switch points otherwise).")
+
+
+def agreement_percent(fraction: float) -> str:
+    """A fraction as a percentage with 1 decimal that never rounds a difference away: 100.0 only for
+    complete agreement (else at most ">99.9"), 0.0 only for none (else at least "<0.1")."""
+    if isinstance(fraction, float) and math.isnan(fraction):
+        return "nan"
+    if fraction >= 1.0:
+        return "100.0"
+    if fraction <= 0.0:
+        return "0.0"
+    text = f"{100 * fraction:.1f}"
+    return ">99.9" if text == "100.0" else ("<0.1" if text == "0.0" else text)
+
+
+def agreement_heading(m: AgreementMatrix) -> str:
+    return f"{m.format}, {m.fn} ({m.mode}, {m.n_inputs:,} inputs)"
+
+
+def _pair_summary(p: PairReport) -> str:
+    if p.errors:
+        return "not compared: " + "; ".join(f"{k}: {v}" for k, v in p.errors.items())
+    return (f"{p.differing:,} of {p.n_inputs:,} inputs differ; closer to the oracle: {p.a} on {p.a_closer:,}, "
+            f"{p.b} on {p.b_closer:,}, equally close on {p.ties:,}")
+
+
+def _agreement_markdown(matrices: Sequence[AgreementMatrix], pairs: Sequence[PairReport]) -> list[str]:
+    if not matrices and not pairs:
+        return []
+    lines = ["", "## Agreement between targets", "", AGREEMENT_NOTE, ""]
+    for m in matrices:
+        lines += [f"### {agreement_heading(m)}", ""]
+        if m.targets:
+            lines += ["| | " + " | ".join(m.targets) + " |", "|---|" + "---:|" * len(m.targets)]
+            for name, row in zip(m.targets, m.identical):
+                lines.append(f"| {name} | " + " | ".join(agreement_percent(f) for f in row) + " |")
+            lines.append("")
+        lines += [f"- not compared: {k}: {v}" for k, v in m.errors.items()] + ([""] if m.errors else [])
+    lines += ["## Device agreement", ""]
+    if not pairs:
+        names = ", ".join(f"{a} / {b}" for a, b in DEVICE_PAIRS)
+        return lines + [f"No device pair was available ({names})."]
+    for p in pairs:
+        lines += [f"### {p.a} / {p.b}: {p.format}, {p.fn} ({p.mode}, {p.n_inputs:,} inputs)", "",
+                  _pair_summary(p) + ".", ""]
+        if p.examples:
+            lines += [f"| x | {p.a} | {p.b} | ulp {p.a} | ulp {p.b} | closer |", "|---|---|---|---:|---:|---|"]
+            for e in p.examples:
+                closer = {"a": p.a, "b": p.b}.get(e.closer, "tie")
+                lines.append(f"| {e.x!r} | {e.result_a!r} | {e.result_b!r} | {_num(e.ulp_a)} | {_num(e.ulp_b)} | "
+                             f"{closer} |")
+            lines.append("")
+    return lines[:-1] if lines[-1] == "" else lines
 
 
 def summary_table(verdicts: list[Verdict], stream=sys.stdout) -> None:

@@ -183,7 +183,8 @@ def _progress_bar(total: int, quiet: bool, unit: str = "combo"):
 def _run_and_write(args: argparse.Namespace, summary: bool = True):
     from pathlib import Path
 
-    from reports.accuracy import Interrupted, run_grid, summary_table, write_json, write_markdown
+    from reports.accuracy import (Interrupted, run_grid, run_layout_checks, summary_table, write_json,
+                                  write_markdown)
     from reports.environment import environment
 
     chosen, combos = _select(args)
@@ -203,14 +204,35 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
             verdicts = run_grid(combos, args.samples, args.seed, progress=advance)
         except Interrupted as stop:
             verdicts, interrupted = stop.verdicts, True
+    agreement, device_agreement = [], []
+    if not interrupted:
+        from oracle.agreement import report_agreement
+
+        start = time.perf_counter()
+        try:
+            agreement, device_agreement = report_agreement(combos, verdicts, args.samples, args.seed)
+        except KeyboardInterrupt:
+            interrupted = True
+        print(f"agreement between targets: {len(agreement)} matrices, {len(device_agreement)} device pair "
+              f"comparisons ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    layouts = []
+    if not interrupted and not args.skip_layout:
+        layout_combos = [c for c in todo if c.beta == 1.0 and c.threshold is None]
+        with _progress_bar(len(layout_combos), args.quiet, unit="layout check") as advance:
+            try:
+                layouts = run_layout_checks(layout_combos, args.seed, progress=advance)
+            except Interrupted as stop:
+                layouts, interrupted = stop.verdicts, True
     env = environment(args.seed, [t for t in chosen if not any(c.skip for c in combos if c.target is t)])
     env["complete"] = not interrupted
-    write_json(out / "accuracy.json", verdicts, env)
-    write_markdown(out / "accuracy.md", verdicts, env)
+    write_json(out / "accuracy.json", verdicts, env, agreement=agreement, device_agreement=device_agreement,
+               layout=layouts)
+    write_markdown(out / "accuracy.md", verdicts, env, agreement=agreement, device_agreement=device_agreement,
+                   layout=layouts)
     if not interrupted:
         from reports.html import write_html
 
-        write_html(out, verdicts, env)
+        write_html(out, verdicts, env, agreement=agreement, device_agreement=device_agreement)
     if interrupted:
         done = sum(v.status != "unsupported" for v in verdicts)
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
@@ -218,7 +240,7 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     if summary:
         summary_table(verdicts)
     print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
-    return verdicts
+    return verdicts, layouts
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -313,12 +335,15 @@ def _cmd_certify(args: argparse.Namespace) -> int:
             certs[c.target] = c
     except CertificateError as e:
         raise UsageError(str(e)) from None
-    verdicts = _run_and_write(args, summary=False)
+    verdicts, layouts = _run_and_write(args, summary=False)
     violations, loose = [], []
     for v in verdicts:
         cert = certs.get(v.target) or certs.get("*")
         violations += [m.message for m in cert.check(v)]
         loose += cert.loose(v)
+    for r in layouts:
+        cert = certs.get(r.target) or certs.get("*")
+        violations += [m.message for m in cert.check_layout(r)]
     if violations:
         print(f"FAILED: {len(violations)} budget(s) broken", file=sys.stderr)
         for m in violations:
@@ -355,17 +380,18 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     """Print a certificate for a target that its measured verdicts (an accuracy.json) satisfy."""
     from pathlib import Path
 
-    from reports.accuracy import load_json
+    from reports.accuracy import load_json, load_layout
     from reports.draft import draft_certificate
 
     try:
         verdicts, _env = load_json(Path(args.report))
+        layouts = load_layout(Path(args.report))
     except (OSError, ValueError, KeyError) as e:
         raise UsageError(f"cannot read report {args.report}: {e}") from None
     names = sorted({v.target for v in verdicts if v.status == "ok"})
     if args.target not in names:
         raise UsageError(f"no measurements of {args.target!r} in {args.report}; measured: {', '.join(names)}")
-    text = draft_certificate(args.target, verdicts)
+    text = draft_certificate(args.target, verdicts, layouts)
     if args.out:
         from reports.accuracy import atomic_write_text
 
@@ -410,6 +436,8 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="reports/latest", metavar="DIR",
                    help="output directory (default reports/latest)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--skip-layout", action="store_true",
+                   help="no layout-consistency checks (positions, lengths, strides, threads)")
     _add_isolation_options(p)
 
 

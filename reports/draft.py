@@ -59,8 +59,19 @@ def _why(v: Verdict) -> str:
     return "; ".join(parts)
 
 
-def draft_certificate(target: str, verdicts: list[Verdict]) -> str:
-    """TOML text of a certificate for ``target`` that the given (status "ok") verdicts satisfy."""
+def _layout_why(r) -> str:
+    w = r.worst
+    worst = (f"; worst x = {w.x!r}: {w.result_a!r} ({w.layout_a}) vs {w.result_b!r} ({w.layout_b}), "
+             f"{w.ulps:g} ulp") if w else ""
+    return (f"{r.differing} of {r.n_inputs} inputs give another result in another tensor layout "
+            f"(SIMD body vs scalar tail, strides or threads){worst}")
+
+
+def draft_certificate(target: str, verdicts: list[Verdict], layouts=()) -> str:
+    """TOML text of a certificate for ``target`` that the given (status "ok") verdicts and layout reports
+    (:class:`oracle.consistency.LayoutReport`) satisfy."""
+    layout_of = {(r.format, r.fn, r.beta, r.threshold): r for r in layouts
+                 if r.target == target and r.status == "ok" and r.differing}
     lines = [f'# Certificate of {target}: drafted from measurements by `softplus-cert draft-certificate`.',
              "# Each budget states what was measured and why it deviates from a correctly rounded result.",
              f'target = "{target}"', ""]
@@ -87,7 +98,12 @@ def draft_certificate(target: str, verdicts: list[Verdict]) -> str:
             lines.append("premature_underflow = true")
         if v.threshold_jump_ulp is not None and v.threshold_jump_ulp > 2 * max_ulp + 1:
             lines.append(f"threshold_jump_ulp = {_toml_float(_ceil2(v.threshold_jump_ulp * 1.02))}")
-        lines += [f"reason = {_toml_str(_why(v))}", ""]
+        why = _why(v)
+        layout = layout_of.get((v.format, v.fn, v.beta, v.threshold))
+        if layout is not None:
+            lines.append(f"layout_differences = {_allow(layout.differing)}")
+            why += "; " + _layout_why(layout)
+        lines += [f"reason = {_toml_str(why)}", ""]
     return "\n".join(lines)
 
 

@@ -12,6 +12,11 @@ neighbourhoods of its switch points. Then the worst inputs, errors, and the targ
 Hooks for tests and styling: ``table.verdicts`` (one per format, ``id="verdicts-<format>"``, rows with
 ``data-target``), ``table.worst``, ``table.environment``, ``img.plot`` (alt text says what it shows),
 ``ul.errors``, ``ul.unavailable``.
+
+Then the agreement between targets (``oracle.agreement``): a section per format (``id="agreement-<format>"``)
+with one matrix per function (``table.agreement``, ``id="agreement-<format>-<fn>"``, cells = % of inputs with
+bit-identical results, shaded by how much two targets agree), and the disagreements of device pairs
+(``table.device-pair``).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import shlex
 from pathlib import Path
 from typing import Any, Sequence
 
+from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.judge import Verdict
 
-from .accuracy import _num, atomic_write_text
+from .accuracy import AGREEMENT_NOTE, _num, _pair_summary, agreement_heading, agreement_percent, atomic_write_text
 from .plots import MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
 
 __all__ = ["write_html", "render_html", "deviations"]
@@ -49,6 +55,14 @@ figure { margin: 0; display: table; }  /* as wide as its image, not as its capti
 figcaption { display: table-caption; caption-side: bottom; font-size: 0.8em; color: #555; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #e0e0e0; }
 .note { color: #555; font-size: 0.9em; }
+.matrices { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+table.agreement caption { caption-side: top; text-align: left; font-weight: 600; padding-bottom: 0.3em; }
+table.agreement tbody th { position: static; }
+table.agreement td.same { background: #e6f4ea; }
+table.agreement td.near { background: #fff8e1; }
+table.agreement td.part { background: #ffe0b2; }
+table.agreement td.far { background: #ffcdd2; }
+table.agreement td.diag { background: #f5f5f5; color: #888; }
 code { font-size: 0.95em; }
 """
 
@@ -203,18 +217,86 @@ def _not_measured(verdicts: Sequence[Verdict]) -> list[str]:
     return sorted(set(out))
 
 
+# --- agreement between targets -------------------------------------------------------------------------------
+
+def _shade(fraction: float) -> str:
+    """Cell class by agreement: all inputs, ≥ 99 %, ≥ 90 %, less."""
+    if fraction >= 1.0:
+        return "same"
+    if fraction >= 0.99:
+        return "near"
+    return "part" if fraction >= 0.9 else "far"
+
+
+def _matrix_table(m: AgreementMatrix) -> str:
+    head = "<th></th>" + "".join(f'<th scope="col">{_e(t)}</th>' for t in m.targets)
+    rows = []
+    for i, (name, row) in enumerate(zip(m.targets, m.identical)):
+        tds = []
+        for j, f in enumerate(row):
+            cls = "num diag" if i == j else f"num {_shade(f)}"
+            same = "nan" if f != f else f"{round(f * m.n_inputs):,}"
+            title = f"{m.targets[i]} / {m.targets[j]}: {same} of {m.n_inputs:,} inputs identical"
+            tds.append(f'<td class="{cls}" title="{_e(title)}">{_e(agreement_percent(f))}</td>')
+        rows.append(f'<tr data-target="{_e(name)}"><th scope="row">{_e(name)}</th>{"".join(tds)}</tr>')
+    table_id = f"agreement-{_slug(m.format)}-{_slug(m.fn)}"
+    errors = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in m.errors.items())
+    return (f'<div class="matrix"><table class="agreement" id="{_e(table_id)}"><caption>{_e(agreement_heading(m))}'
+            f'</caption><thead><tr>{head}</tr></thead><tbody>\n{chr(10).join(rows)}\n</tbody></table>'
+            + (f'<p class="note">Not compared:</p><ul class="agreement-errors">{errors}</ul>' if errors else "")
+            + "</div>")
+
+
+def _pair_section(p: PairReport) -> str:
+    heading = f"{p.a} / {p.b}: {p.format}, {p.fn} ({p.mode}, {p.n_inputs:,} inputs)"
+    parts = [f"<h3>{_e(heading)}</h3>", f'<p class="note">{_e(_pair_summary(p))}.</p>']
+    if p.examples:
+        headings = ("x", p.a, p.b, f"ulp {p.a}", f"ulp {p.b}", "closer")
+        rows = []
+        for ex in p.examples:
+            texts = (repr(ex.x), repr(ex.result_a), repr(ex.result_b), _num(ex.ulp_a), _num(ex.ulp_b),
+                     {"a": p.a, "b": p.b}.get(ex.closer, "tie"))
+            tds = "".join(f'<td class="num">{_e(t)}</td>' if 3 <= k <= 4 else f"<td>{_e(t)}</td>"
+                          for k, t in enumerate(texts))
+            rows.append(f"<tr>{tds}</tr>")
+        parts.append(_table("device-pair", headings, rows))
+    return "\n".join(parts)
+
+
+def _agreement(matrices: Sequence[AgreementMatrix], pairs: Sequence[PairReport]) -> str:
+    if not matrices and not pairs:
+        return ""
+    parts = ['<section id="agreement"><h2>Agreement between targets</h2>', f'<p class="note">{_e(AGREEMENT_NOTE)}</p>']
+    for fmt in dict.fromkeys(m.format for m in matrices):
+        tables = "".join(_matrix_table(m) for m in matrices if m.format == fmt)
+        parts.append(f'<section id="agreement-{_e(_slug(fmt))}" class="agreement-format"><h3>{_e(fmt)}</h3>'
+                     f'<div class="matrices">{tables}</div></section>')
+    parts.append('<section id="device-agreement"><h2>Device agreement</h2>')
+    if pairs:
+        parts += [_pair_section(p) for p in pairs]
+    else:
+        names = ", ".join(f"{a} / {b}" for a, b in DEVICE_PAIRS)
+        parts.append(f'<p class="note">No device pair was available ({_e(names)}).</p>')
+    parts.append("</section></section>")
+    return "\n".join(parts)
+
+
 # --- the page --------------------------------------------------------------------------------------------------
 
 def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequence[Plot],
-                plots_left_out: int = 0) -> str:
-    """The page's text, from the verdicts, the environment record and the rendered plots."""
+                plots_left_out: int = 0, *, agreement: Sequence[AgreementMatrix] | None = None,
+                device_agreement: Sequence[PairReport] | None = None) -> str:
+    """The page's text, from the verdicts, the environment record, the rendered plots and the agreement
+    between targets (``oracle.agreement``; no section without it)."""
     ok = [v for v in verdicts if v.status == "ok"]
     formats = list(dict.fromkeys(v.format for v in ok))
     nav = " · ".join(f'<a href="#format-{_e(_slug(f))}">{_e(f)}</a>' for f in formats)
     intro = (f"Errors in ulps of the format under test against the correctly rounded oracle: "
              f"{len(ok)} combinations measured, generated {env.get('date')}, seed {env.get('seed')}.")
     body = ["<h1>softplus-cert accuracy report</h1>", f"<p>{_e(intro)}</p>",
-            f"<nav>{nav} · <a href=\"#worst\">worst inputs</a></nav>" if formats else "",
+            f"<nav>{nav} · <a href=\"#worst\">worst inputs</a>"
+            + (" · <a href=\"#agreement\">agreement</a>" if agreement or device_agreement else "")
+            + "</nav>" if formats else "",
             f'<p class="note legend">{_e(_LEGEND)}</p>']
     if plots_left_out:
         drawn = sum(p.kind == "switch" for p in plots)
@@ -223,6 +305,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
     body.append(_environment(env))
     body += [_format_section(f, [v for v in ok if v.format == f], list(plots)) for f in formats]
     body.append(_worst(ok))
+    body.append(_agreement(agreement or [], device_agreement or []))
     body.append(_list_section("errors", "Errors", [f"{v.target} {v.format} {v.fn} ({v.params}): {v.reason}"
                                                    for v in verdicts if v.status == "error"]))
     body.append(_list_section("unavailable", "Not measured", _not_measured(verdicts)))
@@ -234,12 +317,14 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
 
 
 def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
-               cap: int = MAX_SWITCH_PLOTS) -> Path:
+               cap: int = MAX_SWITCH_PLOTS, *, agreement: Sequence[AgreementMatrix] | None = None,
+               device_agreement: Sequence[PairReport] | None = None) -> Path:
     """Write ``out_dir/index.html`` (self-contained) and its plots as PNGs in ``out_dir/plots/``; the page's
     path. At most ``cap`` switch-neighbourhood plots (largest jumps first); the page says how many more."""
     out_dir = Path(out_dir)
     plots = render_plots(verdicts, out_dir / "plots", cap)
     left_out = switch_selection(verdicts, cap)[1]
     path = out_dir / "index.html"
-    atomic_write_text(path, render_html(verdicts, env, plots, left_out))
+    atomic_write_text(path, render_html(verdicts, env, plots, left_out, agreement=agreement,
+                                        device_agreement=device_agreement))
     return path

@@ -120,6 +120,17 @@ class Target(ABC):
         """Library versions this target's results depend on, for reports ({} if none worth naming)."""
         return {}
 
+    def set_threads(self, n: int | None) -> bool:
+        """Set the implementation's intra-op thread count: ``n`` (≥ 1) threads, or back to its own default for None.
+
+        Returns True if the setting took effect, False where the target cannot set it (the default: a target
+        without a thread pool of its own, or one whose device does not compute on host threads). The setting
+        holds for later calls in this process until changed; callers restore it with ``set_threads(None)``.
+        The layout-consistency check (``oracle.consistency``) uses it to compare results at 1 thread and at
+        all of them: an element's result should not depend on how the work was split.
+        """
+        return False
+
     def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
                 threshold: float | None = None) -> dict[str, Callable[[], object]] | None:
         """Framework-resident kernels for the speed report, or None (the default).

@@ -1,10 +1,12 @@
 """Running a target in a worker process, so that a crash, a hang or a runaway allocation stays there.
 
 :class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: everything cheap (name, formats, ``check``,
-switch points, versions) is answered in this process; ``softplus`` and ``softplus_grad`` run in a worker
-process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their thread
-pools). The worker lives as long as the wrapper, so the framework is imported once per target and a
-well-behaved target pays only the pickling of its arrays through a pipe.
+switch points, versions) is answered in this process; ``softplus``, ``softplus_grad`` and ``set_threads`` run
+in a worker process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their
+thread pools). The worker lives as long as the wrapper, so the framework is imported once per target and a
+well-behaved target pays only the pickling of its arrays through a pipe. Arrays keep their memory layout on
+the way (a sliced or transposed view arrives as such a view, not as the contiguous copy pickle would make),
+and a thread count set with ``set_threads`` is set again in a worker started after a crash.
 
 Failures come back as exceptions of their own kind, each with a one-line cause:
 
@@ -66,8 +68,37 @@ def _describe_exit(code: int | None) -> str:
     return f"crashed: the worker exited with status {code}"
 
 
+class _Strided:
+    """A non-contiguous array on its way through a pipe: the bytes it spans, and how it lies in them.
+
+    Pickle sends an array as its values in C (or Fortran) order, so a sliced or reversed view would arrive as a
+    contiguous array and the target would never see the layout it was called with.
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        lowest = tuple(slice(n - 1, n) if s < 0 else slice(0, 1) for n, s in zip(x.shape, x.strides))
+        start = x[lowest].view(np.uint8).reshape(-1)  # a view at the element with the lowest address
+        span = sum((n - 1) * abs(s) for n, s in zip(x.shape, x.strides)) + x.itemsize
+        self.raw = np.lib.stride_tricks.as_strided(start, shape=(span,), strides=(1,)).copy()
+        self.offset = -sum((n - 1) * s for n, s in zip(x.shape, x.strides) if s < 0)
+        self.dtype, self.shape, self.strides = x.dtype, x.shape, x.strides
+
+    def array(self) -> np.ndarray:
+        return np.ndarray(self.shape, self.dtype, buffer=self.raw, offset=self.offset, strides=self.strides)
+
+
+def _pack(a):
+    if isinstance(a, np.ndarray) and a.size > 1 and not (a.flags.c_contiguous or a.flags.f_contiguous):
+        return _Strided(a)
+    return a
+
+
+def _unpack(a):
+    return a.array() if isinstance(a, _Strided) else a
+
+
 def _serve(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
-    """The worker: rebuild the target, then answer (method, x, beta, threshold) requests until EOF."""
+    """The worker: rebuild the target, then answer (method, args) requests until EOF."""
     if memory_limit:
         import resource
 
@@ -79,11 +110,11 @@ def _serve(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | No
     target = pickle.loads(payload)
     while True:
         try:
-            method, x, beta, threshold = conn.recv()
+            method, args = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
         try:
-            y = getattr(target, method)(x, beta, threshold)
+            y = getattr(target, method)(*(_unpack(a) for a in args))
             conn.send(("ok", y))
         except BaseException as exc:  # noqa: BLE001 — everything the target does wrong is reported back
             try:
@@ -103,9 +134,9 @@ class _Worker:
         self.proc.start()
         child.close()
 
-    def call(self, method: str, x: np.ndarray, beta: float, threshold, timeout: float) -> np.ndarray:
+    def call(self, method: str, args: tuple, timeout: float) -> Any:
         try:
-            self.conn.send((method, x, beta, threshold))
+            self.conn.send((method, tuple(_pack(a) for a in args)))
             ready = self.conn.poll(timeout)
         except (BrokenPipeError, ConnectionResetError, EOFError):
             raise TargetCrashed(self._death()) from None
@@ -137,8 +168,8 @@ class _Worker:
 class IsolatedTarget:
     """A target whose computations run in a worker process (see the module docstring).
 
-    Attribute access other than ``softplus``/``softplus_grad`` goes to the wrapped target. Raises
-    ``pickle.PicklingError`` (or TypeError) at construction for a target that cannot be sent to a worker.
+    Attribute access other than ``softplus``/``softplus_grad``/``set_threads`` goes to the wrapped target.
+    Raises ``pickle.PicklingError`` (or TypeError) at construction for a target that cannot be sent to a worker.
     """
 
     def __init__(self, target, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
@@ -153,6 +184,7 @@ class IsolatedTarget:
             plugin_specs = loaded_module_specs()
         self._plugins = list(plugin_specs)
         self._worker: _Worker | None = None
+        self._threads: int | None = None  # the last thread count set, set again in a fresh worker
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
@@ -160,20 +192,28 @@ class IsolatedTarget:
     def __repr__(self) -> str:
         return f"<isolated {self._target!r}>"
 
-    def _call(self, method: str, x: np.ndarray, beta: float, threshold) -> np.ndarray:
-        if self._worker is None or not self._worker.alive():
-            self._worker = _Worker(self._payload, self._plugins, self._memory_limit)
+    def _call(self, method: str, *args) -> Any:
         try:
-            return self._worker.call(method, np.asarray(x), beta, threshold, self._timeout)
+            if self._worker is None or not self._worker.alive():
+                self._worker = _Worker(self._payload, self._plugins, self._memory_limit)
+                if self._threads is not None:  # a fresh worker after a crash: the caller's setting holds
+                    self._worker.call("set_threads", (self._threads,), self._timeout)
+            return self._worker.call(method, args, self._timeout)
         except (TargetTimeout, TargetCrashed):
             self._worker = None  # the next call starts afresh
             raise
 
     def softplus(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
-        return self._call("softplus", x, beta, threshold)
+        return self._call("softplus", np.asarray(x), beta, threshold)
 
     def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
-        return self._call("softplus_grad", x, beta, threshold)
+        return self._call("softplus_grad", np.asarray(x), beta, threshold)
+
+    def set_threads(self, n: int | None) -> bool:
+        """The wrapped target's ``set_threads``, run in the worker (where the framework's thread pool is)."""
+        done = self._call("set_threads", n)
+        self._threads = n if done else None
+        return done
 
     def close(self) -> None:
         """Stop the worker (also done when the wrapper is garbage-collected or the process exits)."""

@@ -33,13 +33,6 @@ def _expect(what: str, got_dtype: Any, want_dtype: Any, got_shape: tuple, want_s
         )
 
 
-def _contiguous(x: np.ndarray) -> np.ndarray:
-    # torch.from_numpy shares memory and warns on read-only arrays; copy only when it must.
-    if x.flags.c_contiguous and x.flags.writeable:
-        return x
-    return np.array(x, copy=True, order="C")
-
-
 # --- torch -----------------------------------------------------------------------------------------------------
 
 def torch_dtype(fmt: Format):
@@ -52,12 +45,25 @@ def torch_dtype(fmt: Format):
     return dt
 
 
+def _torch_shareable(x: np.ndarray) -> np.ndarray:
+    """``x`` itself where torch.from_numpy can take it as it is, keeping its strides (a sliced or transposed view
+    stays non-contiguous, so torch runs its strided kernels on it); else a C-contiguous copy: negative strides
+    or strides that are no multiple of the item size (torch cannot express either), and read-only arrays
+    (torch.from_numpy warns on them)."""
+    ok = x.flags.writeable and all(s >= 0 and s % x.itemsize == 0 for s in x.strides)
+    return x if ok else np.array(x, copy=True, order="C")
+
+
 def to_torch(x: np.ndarray, device: str = "cpu"):
-    """A torch tensor with ``x``'s bit patterns, dtype and shape, on ``device`` (the CPU one may share memory)."""
+    """A torch tensor with ``x``'s bit patterns, dtype, shape and (on the CPU, where it shares ``x``'s memory)
+    strides, on ``device``. Non-contiguous views stay non-contiguous on the CPU (see :func:`_torch_shareable`);
+    ``.to(device)`` decides the layout elsewhere."""
     import torch
 
+    x = np.asarray(x)
     fmt = format_of(x)
-    bits = _contiguous(np.asarray(x)).view(_SIGNED[fmt.bits])
+    # a same-size view is allowed for any strides: the int view has x's strides
+    bits = _torch_shareable(x).view(_SIGNED[fmt.bits])
     t = torch.from_numpy(bits).view(torch_dtype(fmt))
     return t.to(device) if device != "cpu" else t
 

@@ -15,7 +15,9 @@ relu(x), 0)``, what autograd runs for ``relu``. On CUDA the kernels only launch;
 Beware: on CPU, torch evaluates float32/float64 with SIMD kernels over whole vectors and a scalar loop over each
 thread's remainder, and the two disagree in the last bit for some inputs. An element's result can therefore
 depend on the array's length, its position and the thread count, not only on x (seen for float32/float64 with
-AVX512 on torch 2.13; float16/bfloat16 agreed). This adapter computes on the array exactly as given.
+AVX512 on torch 2.13; float16/bfloat16 agreed). This adapter computes on the array exactly as given: a
+non-contiguous NumPy view reaches torch as a non-contiguous tensor (``marshal.to_torch`` keeps its strides), and
+:meth:`TorchSoftplus.set_threads` sets torch's intra-op thread count, so ``oracle.consistency`` can measure it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = ["TorchSoftplus", "TARGETS"]
 
 _FLOAT8_NOTE = "torch has no softplus kernel for float8 (it only stores and casts them)"
 _DEFAULT_THRESHOLD = 20.0
+_DEFAULT_THREADS: int | None = None  # torch's intra-op thread count before set_threads first changed it
 
 
 class TorchSoftplus(Target):
@@ -72,6 +75,22 @@ class TorchSoftplus(Target):
         # torch returns x itself where x * beta > threshold
         t = _threshold(threshold)
         return [t / beta] if np.isfinite(t) else []
+
+    def set_threads(self, n: int | None) -> bool:
+        """``torch.set_num_threads(n)`` (process-wide); None restores the count torch started with. CPU only:
+        a CUDA kernel's result does not depend on host threads, so torch-cuda returns False."""
+        if self.device != "cpu":
+            return False
+        torch = import_module("torch")
+        global _DEFAULT_THREADS
+        if _DEFAULT_THREADS is None:
+            _DEFAULT_THREADS = torch.get_num_threads()
+        if n is None:
+            n = _DEFAULT_THREADS
+        elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"thread count must be an integer >= 1 or None, got {n!r}")
+        torch.set_num_threads(int(n))
+        return True
 
     def roundtrip(self, x: np.ndarray) -> np.ndarray:
         import_module("torch")

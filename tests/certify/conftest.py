@@ -32,9 +32,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from tests.conftest import selected_targets
 
     sampled_only = "sampled_only" in metafunc.definition.keywords
+    layout_only = "layout_only" in metafunc.definition.keywords
     params = []
     for combo in combinations(selected_targets(metafunc.config)):
         if sampled_only and combo.fmt in ("float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            continue
+        if layout_only and not combo.skip and (combo.beta != 1.0 or combo.threshold is not None):
             continue
         marks = [pytest.mark.skip(reason=combo.skip)] if combo.skip else []
         params.append(pytest.param(combo, id=combo.id, marks=marks))

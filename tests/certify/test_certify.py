@@ -66,3 +66,16 @@ def test_certify_hypothesis(combo, certificates):
                               f"{e:.4g} ulp > budget {max_ulp:g} ({cert.path})")
 
     holds()
+
+
+@pytest.mark.layout_only
+def test_certify_layout(combo, certificates, pytestconfig):
+    """The same inputs at other positions, lengths, strides and thread counts give the same bits, up to
+    the certificate's stated ``layout_differences``."""
+    from oracle.consistency import layout_check
+
+    r = layout_check(combo.target, combo.fmt, combo.fn, combo.beta, combo.threshold,
+                     seed=pytestconfig.getoption("--seed"))
+    cert = _certificate(certificates, combo.target)
+    violations = cert.check_layout(r)
+    assert not violations, f"certificate {cert.path}:\n" + "\n".join(x.message for x in violations)
