@@ -58,3 +58,16 @@ def assert_same_values(got: np.ndarray, want: np.ndarray, what: str) -> None:
 
 __all__ = ["FORMATS", "SIXTEEN_BIT", "FLOAT8", "every_value", "sample_values", "bits_of",
            "assert_identical_bits", "assert_same_values"]
+
+
+def usable(name: str):
+    """The registered target ``name``, or a pytest skip saying why it cannot run here."""
+    import pytest
+
+    from targets import get_target
+
+    t = get_target(name)
+    reason = t.availability()
+    if reason is not None:
+        pytest.skip(f"{name}: {reason}")
+    return t

@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 
 from targets import Params, Target, TargetOutputError, Unsupported, get_target
-
-
-def _usable(name: str):
-    t = get_target(name)
-    reason = t.availability()
-    if reason is not None:
-        pytest.skip(f"{name}: {reason}")
-    return t
+from target_support import usable
 
 
 X16 = np.array([-1.0, 0.0, 1.0], dtype=np.float16)
@@ -25,7 +18,7 @@ def test_beta_other_than_one_is_unsupported(name) -> None:
     t = get_target(name)
     assert not t.params.beta
     assert "beta" in t.check("float32", beta=2.0)
-    t = _usable(name)
+    t = usable(name)
     for f in (t.softplus, t.softplus_grad):
         with pytest.raises(Unsupported, match="only beta=1"):
             f(X16, beta=2.0)
@@ -33,7 +26,7 @@ def test_beta_other_than_one_is_unsupported(name) -> None:
 
 @pytest.mark.parametrize("name", ["numpy-log1p", "numpy-logaddexp", "numpy-stable", "tf-softplus", "jax-softplus"])
 def test_threshold_is_unsupported_where_there_is_none(name) -> None:
-    t = _usable(name)
+    t = usable(name)
     with pytest.raises(Unsupported, match="threshold"):
         t.softplus(X16, threshold=20.0)
 
@@ -43,7 +36,7 @@ def test_threshold_is_unsupported_where_there_is_none(name) -> None:
 def test_torch_refuses_float8_with_a_reason(name, fmt) -> None:
     t = get_target(name)
     assert "no softplus kernel for float8" in t.check(fmt)
-    t = _usable(name)
+    t = usable(name)
     with pytest.raises(Unsupported, match="float8"):
         t.softplus(np.zeros(2, dtype=getattr(ml_dtypes, fmt)))
 
@@ -57,7 +50,7 @@ def test_torch_really_has_no_float8_softplus() -> None:
 
 @pytest.mark.parametrize("name", ["tf-softplus", "tf-naive", "tf-stable"])
 def test_tensorflow_refuses_float8(name) -> None:
-    t = _usable(name)
+    t = usable(name)
     with pytest.raises(Unsupported, match="float8"):
         t.softplus(np.zeros(2, dtype=ml_dtypes.float8_e4m3fn))
 
@@ -75,7 +68,7 @@ def test_torch_cuda_without_a_gpu_is_unavailable_with_the_reason() -> None:
 
 
 def test_numpy_refuses_a_beta_the_format_cannot_hold() -> None:
-    t = _usable("numpy-stable")
+    t = usable("numpy-stable")
     x = np.ones(2, dtype=ml_dtypes.bfloat16)
     with pytest.raises(Unsupported, match="not representable in bfloat16"):
         t.softplus(x, beta=0.3)

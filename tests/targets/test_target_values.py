@@ -13,21 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from target_support import assert_same_values, sample_values
+from target_support import assert_same_values, sample_values, usable
 from targets import get_target
 from oracle.formats import get_format
 
 TORCH_FORMATS = ("float16", "bfloat16", "float32", "float64")
 TF_FORMATS = ("float16", "bfloat16", "float32", "float64")
 ALL_FORMATS = ("float16", "bfloat16", "float32", "float64", "float8_e4m3fn", "float8_e5m2")
-
-
-def _usable(name: str):
-    t = get_target(name)
-    reason = t.availability()
-    if reason is not None:
-        pytest.skip(f"{name}: {reason}")
-    return t
 
 
 # --- torch ------------------------------------------------------------------------------------------------------
@@ -59,7 +51,7 @@ def _torch_direct(x: np.ndarray, beta: float, threshold, device: str):
 @pytest.mark.parametrize("fmt", TORCH_FORMATS)
 @pytest.mark.parametrize("beta, threshold", TORCH_PARAMS)
 def test_torch_matches_direct_call(device, fmt, beta, threshold) -> None:
-    target = _usable(f"torch-{device}")
+    target = usable(f"torch-{device}")
     x = sample_values(fmt)
     want_y, want_g = _torch_direct(x, beta, threshold, device)
     what = f"torch-{device} {fmt} beta={beta} threshold={threshold}"
@@ -69,7 +61,7 @@ def test_torch_matches_direct_call(device, fmt, beta, threshold) -> None:
 
 def test_torch_threshold_zero_and_inf_take_effect() -> None:
     # Guards the comparison above against a threshold that never reaches torch: 0 and inf must differ.
-    target = _usable("torch-cpu")
+    target = usable("torch-cpu")
     x = np.array([0.25, 1.0, 3.0], dtype=np.float32)
     with_zero, with_inf = target.softplus(x, 2.0, 0.0), target.softplus(x, 2.0, float("inf"))
     assert np.array_equal(with_zero, x)  # βx > 0: torch returns x itself
@@ -100,7 +92,7 @@ def _numpy_direct(name: str, x: np.ndarray, beta: float):
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 @pytest.mark.parametrize("beta", [1.0, 2.0, 0.5])
 def test_numpy_matches_direct_formula(name, fmt, beta) -> None:
-    target = _usable(name)
+    target = usable(name)
     x = sample_values(fmt)
     want_y, want_g = _numpy_direct(name, x, beta)
     assert want_y.dtype == x.dtype and want_g.dtype == x.dtype  # NumPy itself kept the format
@@ -130,7 +122,7 @@ def _tf_direct(name: str, x: np.ndarray):
 @pytest.mark.parametrize("name", ["tf-softplus", "tf-naive", "tf-stable"])
 @pytest.mark.parametrize("fmt", TF_FORMATS)
 def test_tensorflow_matches_direct_call(name, fmt) -> None:
-    target = _usable(name)
+    target = usable(name)
     x = sample_values(fmt)
     want_y, want_g = _tf_direct(name, x)
     assert_same_values(target.softplus(x), want_y, f"{name} {fmt} softplus")
@@ -141,7 +133,7 @@ def test_tensorflow_matches_direct_call(name, fmt) -> None:
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_jax_matches_direct_call(fmt) -> None:
-    target = _usable("jax-softplus")
+    target = usable("jax-softplus")
     import jax
     import jax.numpy as jnp
 
