@@ -26,10 +26,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .evaluate import check_beta, check_fn, to_float64
+from .evaluate import check_params, to_float64
 from .formats import FORMATS, Format, get_format
 from .inputs import input_set
-from .judge import describe_failure, from_json_safe as _from_json_safe, json_safe as _json_safe
+from .judge import describe_failure, from_json_safe as _from_json_safe, json_safe as _json_safe, same_results
 from .ulp import ulp_error
 
 __all__ = ["AgreementMatrix", "Disagreement", "PairReport", "DEVICE_PAIRS", "MAX_EXAMPLES",
@@ -158,12 +158,6 @@ def _run(target, x: np.ndarray, f: Format, fn: str, beta: float, threshold) -> t
     return (None, problem) if problem is not None else (y, None)
 
 
-def _same(ya: np.ndarray, yb: np.ndarray, f: Format) -> np.ndarray:
-    """Bit-identical through the format's uint view, or both NaN (any payload)."""
-    both_nan = np.isnan(to_float64(ya)) & np.isnan(to_float64(yb))
-    return (f.to_bits(ya) == f.to_bits(yb)) | both_nan
-
-
 def _switch_union(targets, f: Format, beta: float, threshold) -> list[float]:
     """Every target's switch points (so a sampled input set covers each target's formula switches)."""
     out: set[float] = set()
@@ -192,7 +186,7 @@ def _matrix(names: Sequence[str], results: dict[str, np.ndarray], f: Format) -> 
     m = [[1.0] * k for _ in range(k)]
     for i in range(k):
         for j in range(i + 1, k):
-            same = _same(results[names[i]], results[names[j]], f)
+            same = same_results(results[names[i]], results[names[j]], f)
             m[i][j] = m[j][i] = float(same.mean()) if same.size else math.nan
         if results[names[i]].size == 0:
             m[i][i] = math.nan
@@ -206,7 +200,7 @@ def _key(e: np.ndarray) -> np.ndarray:
 def _compare(rep: PairReport, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, f: Format, fn: str,
              beta: float) -> PairReport:
     """Fill ``rep`` with the disagreements between results ya and yb on inputs x."""
-    idx = np.flatnonzero(~_same(ya, yb, f))
+    idx = np.flatnonzero(~same_results(ya, yb, f))
     rep.differing = int(idx.size)
     if not idx.size:
         return rep
@@ -224,14 +218,6 @@ def _compare(rep: PairReport, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, f: 
     return rep
 
 
-def _check_params(fmt, fn: str, beta: float, threshold) -> tuple[Format, float]:
-    check_fn(fn)
-    beta = check_beta(beta)
-    if threshold is not None and math.isnan(threshold):
-        raise ValueError("threshold must not be NaN")
-    return get_format(fmt), beta
-
-
 def agreement_matrix(targets: Sequence, fmt, fn: str = "softplus", beta: float = 1.0,
                      threshold: float | None = None, x: np.ndarray | None = None, n: int | None = None,
                      seed: int = 0) -> AgreementMatrix:
@@ -243,7 +229,7 @@ def agreement_matrix(targets: Sequence, fmt, fn: str = "softplus", beta: float =
     once; one that cannot goes to ``errors``. ValueError only for an invalid request (format, fn, β, a NaN
     threshold, inputs of another format).
     """
-    f, beta = _check_params(fmt, fn, beta, threshold)
+    f, beta = check_params(fmt, fn, beta, threshold)
     x, mode, used_seed = _inputs(targets, f, fn, beta, threshold, x, n, seed)
     results, errors = _compute(targets, x, f, fn, beta, threshold)
     names = list(results)
@@ -270,7 +256,7 @@ def compare_pair(a, b, fmt, fn: str = "softplus", beta: float = 1.0, threshold: 
                  x: np.ndarray | None = None, n: int | None = None, seed: int = 0) -> PairReport:
     """Every input on which targets ``a`` and ``b`` differ, judged against the oracle (same inputs as
     :func:`agreement_matrix`). A target that cannot compute is named in ``errors``; nothing is counted then."""
-    f, beta = _check_params(fmt, fn, beta, threshold)
+    f, beta = check_params(fmt, fn, beta, threshold)
     x, mode, used_seed = _inputs([a, b], f, fn, beta, threshold, x, n, seed)
     results, errors = _compute([a, b], x, f, fn, beta, threshold)
     return _pair(a.name, b.name, x, mode, used_seed, results, errors, f, fn, beta, threshold)

@@ -48,11 +48,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
+from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_float64
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
-from .judge import (checked_output, describe_failure, from_json_safe, json_safe, switch_points_of,
-                    unsupported_reason)
+from .judge import (checked_output, describe_failure, from_json_safe, json_safe, same_results,
+                    switch_points_of, unsupported_reason)
 from .ulp import ulp_exponent_f64
 
 __all__ = ["LayoutDifference", "LayoutReport", "layout_check", "default_widths", "default_inputs",
@@ -277,10 +277,6 @@ def _plan(f: Format, widths: Sequence[int]) -> list[_Layout]:
 
 # --- comparison ------------------------------------------------------------------------------------------------
 
-def _same(a_bits, b_bits, a_nan, b_nan) -> np.ndarray:
-    return (a_bits == b_bits) | (a_nan & b_nan)
-
-
 def _ulps(a: float, b: float, ulp_exp: int) -> float:
     if math.isnan(a) and math.isnan(b):
         return 0.0
@@ -341,11 +337,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
     declines the combination gives status "unsupported"; one that raises, crashes or returns the wrong dtype or
     shape in any layout gives status "error" with the cause and the layout — never an exception from here.
     """
-    check_fn(fn)
-    beta = check_beta(beta)
-    if threshold is not None and math.isnan(threshold):
-        raise ValueError("threshold must not be NaN")
-    f = get_format(fmt)
+    f, beta = check_params(fmt, fn, beta, threshold)
     widths = default_widths(f) if widths is None else sorted({int(w) for w in widths})
     if not widths or min(widths) < 1:
         raise ValueError(f"widths must be positive lane counts, got {widths!r}")
@@ -378,7 +370,6 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
     try:
         ref = call(x)
         rep.layouts.append(_REFERENCE)
-        ref_bits, ref_nan = f.to_bits(ref), np.isnan(to_float64(ref))
         can_thread = None
         for lay in _plan(f, widths):
             layout = lay.name
@@ -395,7 +386,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
             rep.layouts.append(lay.name)
             y = y.reshape(-1)[idx >= 0]  # fillers are no inputs
             idx = idx[idx >= 0]
-            bad = ~_same(f.to_bits(y), ref_bits[idx], np.isnan(to_float64(y)), ref_nan[idx])
+            bad = ~same_results(y, ref[idx], f)
             inputs, first = np.unique(idx[bad], return_index=True)
             found[lay.name] = (inputs, y[bad][first])
             rep.by_layout[lay.name] = int(inputs.size)

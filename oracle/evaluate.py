@@ -16,7 +16,7 @@ from .exact import correctly_rounded_bits
 from .fast import round_fast
 from .formats import Format, format_of
 
-__all__ = ["correctly_rounded", "compute_bits", "check_beta", "check_fn", "to_float64"]
+__all__ = ["correctly_rounded", "compute_bits", "check_beta", "check_fn", "check_params", "to_float64"]
 
 _CHUNK = 1 << 20  # elements per vectorized pass: bounds the float64 temporaries to a few tens of MB
 
@@ -36,6 +36,18 @@ def check_beta(beta) -> float:
     if not (math.isfinite(b) and b > 0):
         raise ValueError(f"beta must be finite and > 0, got {beta!r}")
     return b
+
+
+def check_params(fmt, fn: str, beta, threshold) -> tuple[Format, float]:
+    """(Format, β as float64) for a combination; ValueError for an unknown format or function, a β that
+    is not finite and > 0, or a NaN threshold."""
+    from .formats import get_format
+
+    check_fn(fn)
+    beta = check_beta(beta)
+    if threshold is not None and math.isnan(threshold):
+        raise ValueError("threshold must not be NaN")
+    return get_format(fmt), beta
 
 
 def check_fn(fn: str) -> str:

@@ -13,17 +13,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
-from .formats import Format, get_format
+from .evaluate import check_params, correctly_rounded, to_float64
+from .formats import Format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
 from .ulp import ulp_error, ulp_exponent_f64
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
-           "checked_output", "describe_failure", "json_safe", "from_json_safe", "switch_points_of", "unsupported_reason"]
+           "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of", "unsupported_reason"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 SCHEMA_VERSION = 2
@@ -164,11 +164,7 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     A target that declines the combination gives status "unsupported"; one that raises, or returns the
     wrong dtype or shape, gives status "error" with the cause — never an exception from here.
     """
-    check_fn(fn)
-    beta = check_beta(beta)
-    if threshold is not None and math.isnan(threshold):
-        raise ValueError("threshold must not be NaN")
-    f = get_format(fmt)
+    f, beta = check_params(fmt, fn, beta, threshold)
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
                 device=getattr(target, "device", "cpu"))
     start = time.perf_counter()
@@ -190,7 +186,7 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
         return v
 
     ref = correctly_rounded(x, fn, beta)
-    err = ulp_error(y, x, fn, beta)
+    err = ulp_error(y, x, fn, beta, rounded=ref)
     _accuracy(v, x, y, ref, err, f, worst_k)
     _onsets(v, x, y, ref, inputs, call, f)
     v.monotonicity_violations, v.monotonicity_examples = _monotonicity(x, y)
@@ -236,7 +232,7 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
 
     what = describe_failure(exc)
     if isinstance(exc, (TargetCrashed, TargetTimeout)) or x.size <= 1:
-        return what if x.size != 1 else f"{what} (x = {float(_f64(x)[0])!r})"
+        return what if x.size != 1 else f"{what} (x = {float(to_float64(x)[0])!r})"
 
     def fails(lo: int, hi: int) -> bool:
         try:
@@ -249,7 +245,7 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
 
     try:
         if fails(0, 1) and fails(x.size - 1, x.size) and fails(x.size // 2, x.size // 2 + 1):
-            return f"{what} (on every input tried; first: x = {float(_f64(x[:1])[0])!r})"
+            return f"{what} (on every input tried; first: x = {float(to_float64(x[:1])[0])!r})"
         bad, todo, calls = [], [(0, x.size)], 3
         while todo and calls < max_calls:
             lo, hi = todo.pop()
@@ -265,7 +261,7 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
         return f"{what}; then {describe_failure(later)}"
     if not bad:
         return f"{what} (only on the whole array: no smaller part fails)" if not todo else what
-    first = float(_f64(x[min(bad):min(bad) + 1])[0])
+    first = float(to_float64(x[min(bad):min(bad) + 1])[0])
     count = f"{len(bad):,}" if not todo else f"at least {len(bad):,}"
     return f"{what} on {count} of {x.size:,} inputs; first: x = {first!r}"
 
@@ -287,18 +283,14 @@ def _caller(target, fn: str, beta: float, threshold) -> Callable[[np.ndarray], n
     return lambda x: method(x, beta, threshold)
 
 
-def _f64(a: np.ndarray) -> np.ndarray:
-    return to_float64(a)
-
-
-def _same(y: np.ndarray, ref: np.ndarray, f: Format) -> np.ndarray:
-    """Bit-identical, or both NaN (any payload)."""
-    both_nan = np.isnan(_f64(y)) & np.isnan(_f64(ref))
-    return (f.to_bits(y) == f.to_bits(ref)) | both_nan
+def same_results(a: np.ndarray, b: np.ndarray, f: Format) -> np.ndarray:
+    """Elementwise: bit-identical in format ``f`` (−0 and +0 differ), or both NaN whatever the payload."""
+    both_nan = np.isnan(to_float64(a)) & np.isnan(to_float64(b))
+    return (f.to_bits(a) == f.to_bits(b)) | both_nan
 
 
 def _accuracy(v: Verdict, x, y, ref, err, f: Format, worst_k: int) -> None:
-    xf, yf, rf = _f64(x), _f64(y), _f64(ref)
+    xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
     judged = ~np.isnan(xf)
     e = err[judged]
     v.nan_count = int((np.isnan(yf) & ~np.isnan(rf))[judged].sum())  # NaN where a number is due
@@ -311,7 +303,7 @@ def _accuracy(v: Verdict, x, y, ref, err, f: Format, worst_k: int) -> None:
     v.max_ulp = float(numeric.max()) if numeric.size else math.nan
     finite_e = numeric[np.isfinite(numeric)]
     v.mean_ulp = float(finite_e.mean()) if finite_e.size else math.nan
-    v.correctly_rounded_fraction = float(_same(y, ref, f).mean()) if y.size else math.nan
+    v.correctly_rounded_fraction = float(same_results(y, ref, f).mean()) if y.size else math.nan
     v.histogram = _histogram(e)
     v.error_profile = _profile(xf, err)
     order = np.argsort(np.where(np.isnan(err), math.inf, err), kind="stable")[::-1]
@@ -360,11 +352,11 @@ def _bisect(f: Format, good: float, bad: float, is_bad: Callable[[np.ndarray], b
         k = partition_point(lambda k: is_bad(value(k)), g + 1, b)
     else:  # bad below good: "not bad" goes false ... true upwards
         k = partition_point(lambda k: not is_bad(value(k)), b, g - 1) - 1
-    return float(_f64(value(k))[0])
+    return float(to_float64(value(k))[0])
 
 
 def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
-    xf, yf, rf = _f64(x), _f64(y), _f64(ref)
+    xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
     fin = np.isfinite(xf)
     # overflow: the smallest positive input with a non-finite result where the truth is finite
     over = fin & (xf > 0) & ~np.isfinite(yf) & np.isfinite(rf)
@@ -376,7 +368,7 @@ def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
         def overflows(xx):
             try:
                 with np.errstate(all="ignore"):
-                    return not np.isfinite(_f64(call(xx))[0])
+                    return not np.isfinite(to_float64(call(xx))[0])
             except Exception:  # noqa: BLE001 — a failure there counts as "no number", like an overflow
                 return True
         v.overflow_onset = _bisect(f, good, bad, overflows) if ok_below.any() else bad
@@ -392,7 +384,7 @@ def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
 
         def underflows(xx):
             try:
-                return _f64(call(xx))[0] == 0
+                return to_float64(call(xx))[0] == 0
             except Exception:  # noqa: BLE001
                 return True
         v.underflow_onset = _bisect(f, good, bad, underflows) if ok_above.any() else bad
@@ -403,7 +395,7 @@ def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
 
 def _monotonicity(x, y) -> tuple[int, list[list[float]]]:
     """Count of adjacent (in value) input pairs whose results decrease; the first few as examples."""
-    xf, yf = _f64(x), _f64(y)
+    xf, yf = to_float64(x), to_float64(y)
     keep = ~np.isnan(xf) & ~np.isnan(yf)
     xs, ys = xf[keep], yf[keep]
     order = np.lexsort((ys, xs))  # ties in x (±0) ordered by y: not a violation
@@ -418,7 +410,7 @@ def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
 
 def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None:
     """Bounds and the odd/even identities, each within the rounding a correct result may carry."""
-    xf, yf = _f64(x), _f64(y)
+    xf, yf = to_float64(x), to_float64(y)
     sel = np.isfinite(xf) & np.isfinite(yf)
     fails: dict[str, np.ndarray] = {}
     with np.errstate(all="ignore"):
@@ -430,7 +422,7 @@ def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None
         else:
             fails["range_0_1"] = sel & ((yf < 0) | (yf > 1))
         try:
-            ym = _f64(call(-x))
+            ym = to_float64(call(-x))
         except Exception:  # noqa: BLE001 — the main call worked; a failure here shows as a property failure
             ym = np.full(xf.shape, np.nan)
         both = sel & np.isfinite(ym)
@@ -447,24 +439,24 @@ def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None
 
 
 def _specials(v: Verdict, x, y, ref, f: Format) -> None:
-    xf = _f64(x)
+    xf = to_float64(x)
     names = {"+0": lambda a: (a == 0) & ~np.signbit(a), "-0": lambda a: (a == 0) & np.signbit(a),
              "+inf": lambda a: a == np.inf, "-inf": lambda a: a == -np.inf, "nan": np.isnan}
-    same = _same(y, ref, f)
+    same = same_results(y, ref, f)
     for name, pick in names.items():
         idx = np.flatnonzero(pick(xf))
         if idx.size:
             i = idx[0]
-            v.special_values[name] = {"result": float(_f64(y[i:i + 1])[0]),
-                                      "expected": float(_f64(ref[i:i + 1])[0]), "ok": bool(same[i])}
+            v.special_values[name] = {"result": float(to_float64(y[i:i + 1])[0]),
+                                      "expected": float(to_float64(ref[i:i + 1])[0]), "ok": bool(same[i])}
 
 
 def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
     """The jump across switch point s, between the last format value at or below s and the first above
     it, with the signed errors of 16 values on each side (one target call)."""
     xs = switch_neighbours(f, s, k=16)
-    xs = xs[np.isfinite(_f64(xs))]
-    xf = _f64(xs)
+    xs = xs[np.isfinite(to_float64(xs))]
+    xf = to_float64(xs)
     below = np.flatnonzero(xf <= s)
     if below.size == 0 or below[-1] + 1 >= xs.size:
         return None
@@ -484,7 +476,7 @@ def _linear_onset(f: Format, beta: float, lin: np.ndarray | None) -> float | Non
     """The smallest x from which softplus_β(x) correctly rounds to x itself (from the boundary set)."""
     if lin is None or lin.size == 0:
         return None
-    xs = _f64(lin)
-    ys = _f64(correctly_rounded(lin, "softplus", beta))
+    xs = to_float64(lin)
+    ys = to_float64(correctly_rounded(lin, "softplus", beta))
     ok = np.flatnonzero((ys == xs) & (xs > 0))
     return float(xs[ok].min()) if ok.size else None

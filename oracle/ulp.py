@@ -55,12 +55,13 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
 
 
 def ulp_error(y: np.ndarray, x: np.ndarray, fn: str = "softplus", beta: float = 1.0,
-              signed: bool = False) -> np.ndarray:
+              signed: bool = False, rounded: np.ndarray | None = None) -> np.ndarray:
     """Per-element error of results ``y`` for inputs ``x``, in ulps of y's format, as a float64 array.
 
     ``x`` and ``y`` must have the same shape; both in a supported format (usually the same one). See the
     module docstring for the definition and the non-finite cases. ``signed=True`` gives (y − f(x))/ulp
-    instead of its magnitude for finite results (non-finite cases as above).
+    instead of its magnitude for finite results (non-finite cases as above). ``rounded``: the correctly
+    rounded results in y's format when the caller already has them (not recomputed).
     """
     check_fn(fn)
     beta = check_beta(beta)
@@ -72,7 +73,9 @@ def ulp_error(y: np.ndarray, x: np.ndarray, fn: str = "softplus", beta: float = 
         raise ValueError(f"shape mismatch: y has shape {y.shape}, x has shape {x.shape}")
     yf = to_float64(y).ravel()
     xf = to_float64(x).ravel()
-    if x.dtype == fmt.dtype:
+    if rounded is not None:  # the caller already has the correctly rounded results: do not redo them
+        ref_bits = fmt.to_bits(np.asarray(rounded)).ravel()
+    elif x.dtype == fmt.dtype:
         ref_bits = fmt.to_bits(correctly_rounded(x, fn, beta)).ravel()
     else:  # x in another format: f(x) is still rounded into y's
         ref_bits = compute_bits(xf, beta, fn, fmt)

@@ -43,8 +43,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
 from oracle.formats import get_format
 from targets.base import KERNEL_NAMES, Target, speed_inputs
 

@@ -100,3 +100,13 @@ def test_signed_errors_say_which_side():
     s = oracle.ulp_error(y, x, signed=True)
     assert s[0] > 0.5 and s[1] < -0.5
     assert (np.abs(s) == oracle.ulp_error(y, x)).all()
+
+
+def test_given_rounding_is_used_as_is():
+    # the judge passes the rounding it already has; the answer must not change, and it must really be used
+    x = np.linspace(-30, 30, 301, dtype=np.float32)
+    r = oracle.softplus(x)
+    y = (r.view(np.uint32) + 1).view(np.float32)
+    assert (oracle.ulp_error(y, x, rounded=r) == oracle.ulp_error(y, x)).all()
+    inf_y = np.full_like(x, np.inf)
+    assert (oracle.ulp_error(inf_y, x, rounded=inf_y) == 0).all()  # said to round to inf: inf is exact
