@@ -109,3 +109,39 @@ def test_decode_inverts_encode_on_every_finite_pattern(name):
                 assert not np.isfinite(fmt.from_bits(np.array([b], fmt.uint)).astype(np.float64))[0]
         else:
             assert round_dyadic(*d, fmt) == b
+
+
+def test_float32_hardware_conversion_equals_the_integer_path():
+    # round_float64_array uses the CPU's float64 -> float32 conversion; the integer path is the proof.
+    from oracle.rounding import round_float64_integer
+
+    fmt = get_format("float32")
+    rng = np.random.default_rng(9)
+    bits = rng.integers(0, fmt.max_bits, 200_000, dtype=np.uint64).astype(np.uint32)
+    a = fmt.from_bits(bits).astype(np.float64)
+    b = fmt.from_bits(bits + 1).astype(np.float64)
+    b[~np.isfinite(b)] = 2.0 ** 128
+    mid = a + (b - a) / 2
+    v = np.concatenate([mid, np.nextafter(mid, 0), np.nextafter(mid, np.inf), -mid,
+                        rng.standard_normal(100_000) * np.exp2(rng.integers(-170, 140, 100_000))])
+    assert (round_float64_array(v, fmt) == round_float64_integer(v, fmt)).all()
+
+
+def test_float32_conversion_falls_back_when_the_cpu_flushes_subnormals():
+    # A library in the same process can put the FPU in flush-to-zero mode (torch does it on request);
+    # the conversion must notice and round by integers instead of returning 0 for subnormal results.
+    torch = pytest.importorskip("torch")
+    from oracle import rounding
+
+    fmt = get_format("float32")
+    v = np.array([2.0 ** -149 * 1.25, 2.0 ** -140 * 1.5, 1.0])
+    want = rounding.round_float64_integer(v, fmt)
+    if not torch.set_flush_denormal(True):
+        pytest.fail("this CPU cannot flush denormals: the fallback is not exercised")
+    try:
+        assert not rounding._hardware_float32_ok()
+        assert (v.astype(np.float32).view(np.uint32)[:2] == 0).all()  # the trap is real here
+        assert (round_float64_array(v, fmt) == want).all()
+    finally:
+        torch.set_flush_denormal(False)
+    assert rounding._hardware_float32_ok()
