@@ -35,7 +35,7 @@ from mpmath import iv
 from .formats import Format
 from .rounding import round_dyadic
 
-__all__ = ["Fn", "enclose", "correctly_rounded_bits", "reference", "MAX_PREC"]
+__all__ = ["Fn", "enclose", "correctly_rounded_bits", "reference", "rounded_and_error", "MAX_PREC"]
 
 Fn = Literal["softplus", "softplus_grad"]
 Dyadic = tuple[int, int, int]  # (sign, man, exp): (-1)**sign * man * 2**exp, man >= 0
@@ -202,3 +202,81 @@ def reference(x: float, beta: float, fn: Fn, fmt: Format, extra_bits: int = 40,
                     return (a + b) / 2, k
         prec *= 2
     raise ArithmeticError(f"{fn}({x!r}, beta={beta!r}) not resolved to 2**-{extra_bits} ulp of {fmt.name}")
+
+
+def _ulp_exponent_below(d: Dyadic, fmt: Format) -> int:
+    """The ulp exponent of values just below the upper end d of an enclosure: f is never a power of
+    two (module doc), so where d is one, f < d lies in the binade below."""
+    sign, man, exp = d
+    if sign == 0 and man and man & (man - 1) == 0:
+        return _ulp_exponent((0, man * 2 - 1, exp - 1), fmt)
+    return _ulp_exponent(d, fmt)
+
+
+def _value(d: Dyadic) -> tuple[int, int]:
+    sign, man, exp = d
+    return (-man if sign else man), exp
+
+
+def rounded_and_error(x: float, y: float, beta: float, fn: Fn, fmt: Format, extra_bits: int = 28,
+                      backend: str = "arb") -> tuple[int, float]:
+    """(bits, err) for finite x and finite y: the bit pattern of f(x) correctly rounded into ``fmt`` and
+    the signed error (y − f(x)) / ulp(f(x)) of ``y``, both from one enclosure.
+
+    The error is within 2**-extra_bits ulp (plus one float64 rounding of the result). Working precision
+    starts at p + extra_bits + 8 and doubles until the enclosure both decides the rounding (Ziv) and is
+    that narrow within one binade — for float64 this is half the work of :func:`correctly_rounded_bits`
+    followed by :func:`reference`.
+    """
+    _check_fn(fn)
+    x, y = float(x), float(y)
+    prec = fmt.p + extra_bits + 8
+    while prec <= MAX_PREC:
+        lo, hi = enclose(x, beta, fn, prec, backend)
+        b_lo = round_dyadic(*lo, fmt)
+        k = _ulp_exponent(lo, fmt)
+        if lo == hi or (b_lo == round_dyadic(*hi, fmt) and k == _ulp_exponent_below(hi, fmt)
+                        and _dyadic_width_ok(lo, hi, k - extra_bits)):  # lo == hi: sigmoid(0) = 1/2
+            return b_lo, _error_in_ulps(y, lo, hi, k)
+        prec *= 2
+    raise ArithmeticError(f"{fn}({x!r}, beta={beta!r}) not resolved to 2**-{extra_bits} ulp of {fmt.name}")
+
+
+def _dyadic_width_ok(lo: Dyadic, hi: Dyadic, e: int) -> bool:
+    """hi − lo ≤ 2**e (conservative, exact unless an end lies far below 2**e)."""
+    return _exact_sum([(-1, lo), (1, hi)], e - 4, 4096) <= (1 << 4)
+
+
+def _exact_sum(terms: list[tuple[int, Dyadic]], base: int, max_bits: int) -> int:
+    """Σ c·d as an integer multiple of 2**base, each term floored at that quantum (terms below it
+    contribute their sign's floor, −1 or 0) — exact when every term is a multiple of 2**base."""
+    total = 0
+    for c, d in terms:
+        v, ex = _value(d)
+        if v == 0:
+            continue
+        if ex >= base:
+            if ex - base > max_bits:  # astronomically large against the quantum: cap it
+                ex = base + max_bits
+            total += c * (v << (ex - base))
+        else:
+            total += (c * v) >> (base - ex)  # floor: within one quantum
+    return total
+
+
+def _error_in_ulps(y: float, lo: Dyadic, hi: Dyadic, k: int) -> float:
+    """(y − (lo + hi)/2) / 2**k as a float (±inf beyond float64's range), to within 2**-60 ulp."""
+    base = k - 64
+    if y == 0:
+        yd: Dyadic = (0, 0, 0)
+    else:
+        m, e = math.frexp(abs(y))
+        yd = (int(y < 0), int(m * (1 << 53)), e - 53)
+    num = _exact_sum([(2, yd), (-1, lo), (-1, hi)], base, 2300)  # 2·y − lo − hi, at 2**base
+    shift = abs(num).bit_length() - 64  # float(num) would overflow past 1024 bits
+    if shift > 0:
+        num, base = num >> shift, base + shift
+    try:
+        return math.ldexp(float(num), base - 1 - k)
+    except OverflowError:
+        return math.inf if num > 0 else -math.inf
