@@ -20,21 +20,20 @@ import numpy as np
 from .evaluate import check_params, correctly_rounded, to_float64
 from .formats import Format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
-from .ulp import ulp_error, ulp_exponent_f64
+from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
+from .ulp import errors_and_rounding, ulp_error
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
-           "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of", "unsupported_reason"]
+           "CHUNK", "measure_chunk", "finish_verdict", "boundary_measurements", "ChunkFailed",
+           "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
+           "unsupported_reason"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
-SCHEMA_VERSION = 2
+#: 3: histogram bin ">256"; monotonicity never compares −0 with +0; means summed exactly.
+SCHEMA_VERSION = 3
 
-#: Upper edges of the ulp-error histogram bins; then "inf" (infinite error) and "nan" (NaN result).
-HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0, math.inf)
-
-#: Number of runs the error profile (error against x, for plots) is cut into.
-PROFILE_BINS = 128
-
-_LOG2 = math.log(2.0)
+#: Inputs measured per pass: bounds the float64 temporaries to a few hundred MB.
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -154,15 +153,24 @@ def from_json_safe(v):
 
 # --- the measurement ---------------------------------------------------------------------------------------
 
+class ChunkFailed(Exception):
+    """The target failed on a chunk: ``x`` the chunk, ``cause`` what it raised."""
+
+    def __init__(self, x: np.ndarray, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.x, self.cause = x, cause
+
+
 def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
           threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
-          seed: int = 0, worst_k: int = 10) -> Verdict:
+          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK) -> Verdict:
     """Measure ``target`` (a :class:`targets.Target`) on one combination and return its Verdict.
 
     ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
     a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
-    A target that declines the combination gives status "unsupported"; one that raises, or returns the
-    wrong dtype or shape, gives status "error" with the cause — never an exception from here.
+    The inputs are measured ``chunk`` at a time (the result does not depend on it). A target that declines
+    the combination gives status "unsupported"; one that raises, or returns the wrong dtype or shape,
+    gives status "error" with the cause — never an exception from here.
     """
     f, beta = check_params(fmt, fn, beta, threshold)
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
@@ -177,31 +185,71 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
         inputs = input_set(f, fn, beta, switch_points=switches, n=n, seed=seed)
     v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
     call = _caller(target, fn, beta, threshold)
-    x = inputs.x
+    x = inputs.x  # in increasing x, NaN last: the order a Tally needs
+    finite_before = np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
+    tally = None
+    try:
+        for lo in range(0, max(x.size, 1), chunk):
+            part = measure_chunk(call, x[lo:lo + chunk], f, fn, beta, start=lo, rank0=int(finite_before[lo]),
+                                 n_finite=int(finite_before[-1]), worst_k=worst_k)
+            tally = part if tally is None else tally.merge(part, worst_k)
+    except ChunkFailed as failed:
+        v.status, v.reason = "error", _failure_reason(call, failed.x, failed.cause)
+        v.elapsed_s = time.perf_counter() - start
+        return v
+    finish_verdict(v, tally, f, call=call)
+    boundary_measurements(v, call, f, fn, beta, switches, inputs.boundaries.get("linear_branch"))
+    v.elapsed_s = time.perf_counter() - start
+    return v
+
+
+def measure_chunk(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, f: Format, fn: str, beta: float, *,
+                  start: int, rank0: int, n_finite: int, worst_k: int = 10) -> Tally:
+    """The target on one chunk of inputs in increasing x, measured against the oracle (see :class:`Tally`
+    for ``start``, ``rank0`` and ``n_finite``). ChunkFailed if the target raises or returns garbage on it."""
     try:
         y = checked_output(call(x), x)
     except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the judge
-        v.status, v.reason = "error", _failure_reason(call, x, exc)
-        v.elapsed_s = time.perf_counter() - start
-        return v
+        raise ChunkFailed(x, exc) from exc
+    ref, err = errors_and_rounding(y, x, fn, beta)
+    try:
+        ym = checked_output(call(-x), x)
+    except Exception:  # noqa: BLE001 — the main call worked; a failure here shows as a property failure
+        ym = None
+    return Tally.of_chunk(x, y, ref, err, ym, f, fn, beta, start=start, rank0=rank0, n_finite=n_finite,
+                          worst_k=worst_k)
 
-    ref = correctly_rounded(x, fn, beta)
-    err = ulp_error(y, x, fn, beta, rounded=ref)
-    _accuracy(v, x, y, ref, err, f, worst_k)
-    _onsets(v, x, y, ref, inputs, call, f)
-    v.monotonicity_violations, v.monotonicity_examples = _monotonicity(x, y)
-    _properties(v, x, y, call, f, fn, beta)
-    _specials(v, x, y, ref, f)
-    v.switch_jumps = [_jump(s, call, f, fn, beta) for s in switches]
-    v.switch_jumps = [j for j in v.switch_jumps if j is not None]
+
+def finish_verdict(v: Verdict, t: Tally, f: Format, call: Callable | None = None) -> None:
+    """Fill ``v``'s measurements from the tally of all its inputs. With the target's ``call``, an onset
+    whose bad input is not next to the nearest good one is sharpened by bisection on the target."""
+    v.nan_count, v.nonfinite_count = t.nan_count, t.nonfinite_count
+    v.max_ulp = math.nan if t.max_ulp is None else t.max_ulp
+    v.mean_ulp = t.mean_ulp
+    v.correctly_rounded_fraction = t.correct / t.n if t.n else math.nan
+    v.histogram = dict(t.histogram)
+    v.error_profile = t.error_profile()
+    v.worst = [WorstInput(x, y, r, e) for _, _, x, y, r, e in t.worst]
+    v.worst_input = v.worst[0].x if v.worst else None
+    v.overflow_onset = _onset(f, t.over_good, t.over_bad, call, _overflows)
+    v.underflow_onset = _onset(f, t.under_good, t.under_bad, call, _underflows)
+    v.true_overflow_onset, v.true_underflow_onset = t.true_over, t.true_under
+    v.monotonicity_violations, v.monotonicity_examples = t.monotonicity, [list(e) for e in t.monotonicity_examples]
+    v.property_failures = dict(t.property_failures)
+    v.property_examples = {k: list(e) for k, e in t.property_examples.items()}
+    v.special_values = {k: dict(d) for k, d in t.specials.items()}
+
+
+def boundary_measurements(v: Verdict, call, f: Format, fn: str, beta: float, switches: list[float],
+                          linear: np.ndarray | None) -> None:
+    """The parts of a verdict measured at chosen inputs rather than over the input set: the jump at each
+    switch point (one target call per switch) and, for softplus, the safe threshold."""
+    v.switch_jumps = [j for j in (_jump(s, call, f, fn, beta) for s in switches) if j is not None]
     if v.switch_jumps:
         v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
     if fn == "softplus":
-        lin = inputs.boundaries.get("linear_branch")
-        onset = _linear_onset(f, beta, lin)
+        onset = _linear_onset(f, beta, linear)
         v.safe_threshold = None if onset is None else onset * beta
-    v.elapsed_s = time.perf_counter() - start
-    return v
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -283,63 +331,6 @@ def _caller(target, fn: str, beta: float, threshold) -> Callable[[np.ndarray], n
     return lambda x: method(x, beta, threshold)
 
 
-def same_results(a: np.ndarray, b: np.ndarray, f: Format) -> np.ndarray:
-    """Elementwise: bit-identical in format ``f`` (−0 and +0 differ), or both NaN whatever the payload."""
-    both_nan = np.isnan(to_float64(a)) & np.isnan(to_float64(b))
-    return (f.to_bits(a) == f.to_bits(b)) | both_nan
-
-
-def _accuracy(v: Verdict, x, y, ref, err, f: Format, worst_k: int) -> None:
-    xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
-    judged = ~np.isnan(xf)
-    e = err[judged]
-    v.nan_count = int((np.isnan(yf) & ~np.isnan(rf))[judged].sum())  # NaN where a number is due
-    finite_x = np.isfinite(xf)
-    wrong_nonfinite = finite_x & ~np.isfinite(yf) & np.isfinite(rf)
-    v.nonfinite_count = int(wrong_nonfinite.sum())
-    # max_ulp covers the results that are numbers (or the right inf); NaN and overflow where the truth is
-    # finite are counted apart (nan_count, nonfinite_count) and budgeted apart, not folded into an "inf".
-    numeric = err[judged & ~wrong_nonfinite & ~np.isnan(err)]
-    v.max_ulp = float(numeric.max()) if numeric.size else math.nan
-    finite_e = numeric[np.isfinite(numeric)]
-    v.mean_ulp = float(finite_e.mean()) if finite_e.size else math.nan
-    v.correctly_rounded_fraction = float(same_results(y, ref, f).mean()) if y.size else math.nan
-    v.histogram = _histogram(e)
-    v.error_profile = _profile(xf, err)
-    order = np.argsort(np.where(np.isnan(err), math.inf, err), kind="stable")[::-1]
-    order = [i for i in order if not np.isnan(xf[i])][:worst_k]
-    v.worst = [WorstInput(float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])) for i in order
-               if err[i] > 0.5 or np.isnan(err[i])]
-    v.worst_input = v.worst[0].x if v.worst else None
-
-
-def _profile(xf: np.ndarray, err: np.ndarray) -> list[list[float]]:
-    fin = np.isfinite(xf)
-    order = np.argsort(xf[fin], kind="stable")
-    xs, es = xf[fin][order], np.where(np.isnan(err[fin]), math.inf, err[fin])[order]
-    out = []
-    for idx in np.array_split(np.arange(xs.size), min(PROFILE_BINS, xs.size)):
-        if idx.size:
-            chunk = es[idx]
-            finite = chunk[np.isfinite(chunk)]
-            out.append([float(xs[idx[0]]), float(xs[idx[-1]]), float(chunk.max()),
-                        float(finite.mean()) if finite.size else math.inf])
-    return out
-
-
-def _histogram(e: np.ndarray) -> dict[str, int]:
-    out: dict[str, int] = {}
-    lo = -math.inf
-    for hi in HISTOGRAM_EDGES:
-        label = "inf" if hi == math.inf else f"<={hi:g}"
-        out[label] = int(((e > lo) & (e <= hi)).sum()) if hi != math.inf else int((e == math.inf).sum())
-        lo = hi
-    out["nan"] = int(np.isnan(e).sum())
-    return out
-
-
-# --- onsets: found among the judged inputs, then sharpened by bisection on the target itself -----------------
-
 def _bisect(f: Format, good: float, bad: float, is_bad: Callable[[np.ndarray], bool]) -> float:
     """The format value nearest ``good`` on the way to ``bad`` for which ``is_bad`` holds (one crossing
     assumed, ``is_bad(bad)`` true); ~log2(distance) target calls."""
@@ -355,100 +346,30 @@ def _bisect(f: Format, good: float, bad: float, is_bad: Callable[[np.ndarray], b
     return float(to_float64(value(k))[0])
 
 
-def _onsets(v: Verdict, x, y, ref, inputs: InputSet, call, f: Format) -> None:
-    xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
-    fin = np.isfinite(xf)
-    # overflow: the smallest positive input with a non-finite result where the truth is finite
-    over = fin & (xf > 0) & ~np.isfinite(yf) & np.isfinite(rf)
-    if over.any():
-        bad = float(xf[over].min())
-        ok_below = fin & (xf >= 0) & (xf < bad) & np.isfinite(yf)
-        good = float(xf[ok_below].max()) if ok_below.any() else 0.0
-
-        def overflows(xx):
-            try:
-                with np.errstate(all="ignore"):
-                    return not np.isfinite(to_float64(call(xx))[0])
-            except Exception:  # noqa: BLE001 — a failure there counts as "no number", like an overflow
-                return True
-        v.overflow_onset = _bisect(f, good, bad, overflows) if ok_below.any() else bad
-    true_over = fin & ~np.isfinite(rf)
-    if true_over.any():
-        v.true_overflow_onset = float(xf[true_over].min())
-    # underflow: the largest negative input returning 0 where the truth is a positive number of the format
-    under = fin & (xf < 0) & (yf == 0) & (rf > 0)
-    if under.any():
-        bad = float(xf[under].max())
-        ok_above = fin & (xf > bad) & (xf <= 0) & (yf > 0)
-        good = float(xf[ok_above].min()) if ok_above.any() else 0.0
-
-        def underflows(xx):
-            try:
-                return to_float64(call(xx))[0] == 0
-            except Exception:  # noqa: BLE001
-                return True
-        v.underflow_onset = _bisect(f, good, bad, underflows) if ok_above.any() else bad
-    true_under = fin & (rf == 0)
-    if true_under.any():
-        v.true_underflow_onset = float(xf[true_under].max())
+def _overflows(call, xx) -> bool:
+    try:
+        with np.errstate(all="ignore"):
+            return not np.isfinite(to_float64(call(xx))[0])
+    except Exception:  # noqa: BLE001 — a failure there counts as "no number", like an overflow
+        return True
 
 
-def _monotonicity(x, y) -> tuple[int, list[list[float]]]:
-    """Count of adjacent (in value) input pairs whose results decrease; the first few as examples."""
-    xf, yf = to_float64(x), to_float64(y)
-    keep = ~np.isnan(xf) & ~np.isnan(yf)
-    xs, ys = xf[keep], yf[keep]
-    order = np.lexsort((ys, xs))  # ties in x (±0) ordered by y: not a violation
-    xs, ys = xs[order], ys[order]
-    drop = np.flatnonzero(ys[1:] < ys[:-1])
-    return int(drop.size), [[float(xs[i]), float(xs[i + 1]), float(ys[i]), float(ys[i + 1])] for i in drop[:5]]
+def _underflows(call, xx) -> bool:
+    try:
+        return to_float64(call(xx))[0] == 0
+    except Exception:  # noqa: BLE001
+        return True
 
 
-def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
-    return np.ldexp(1.0, ulp_exponent_f64(v, f))
-
-
-def _properties(v: Verdict, x, y, call, f: Format, fn: str, beta: float) -> None:
-    """Bounds and the odd/even identities, each within the rounding a correct result may carry."""
-    xf, yf = to_float64(x), to_float64(y)
-    sel = np.isfinite(xf) & np.isfinite(yf)
-    fails: dict[str, np.ndarray] = {}
-    with np.errstate(all="ignore"):
-        if fn == "softplus":
-            base = np.maximum(xf, 0.0)
-            top = base + _LOG2 / beta
-            fails["lower_bound"] = sel & (yf < base)
-            fails["upper_bound"] = sel & (yf > top + _ulp_f64(top, f) / 2 * (1 + 2.0 ** -40))
-        else:
-            fails["range_0_1"] = sel & ((yf < 0) | (yf > 1))
-        try:
-            ym = to_float64(call(-x))
-        except Exception:  # noqa: BLE001 — the main call worked; a failure here shows as a property failure
-            ym = np.full(xf.shape, np.nan)
-        both = sel & np.isfinite(ym)
-        tol = (_ulp_f64(yf, f) + _ulp_f64(ym, f)) / 2
-        if fn == "softplus":
-            # softplus(x) − softplus(−x) = x, exactly; float64 evaluation adds < 2**-50 relative
-            lhs, rhs = yf - ym, xf
-        else:
-            lhs, rhs = yf + ym, np.ones_like(xf)  # sigmoid(x) + sigmoid(−x) = 1
-        gap = np.abs(lhs - rhs)
-        fails["identity"] = both & (gap > tol * (1 + 2.0 ** -30) + np.abs(rhs) * 2.0 ** -50)
-    v.property_failures = {k: int(m.sum()) for k, m in fails.items()}
-    v.property_examples = {k: [float(t) for t in xf[m][:5]] for k, m in fails.items() if m.any()}
-
-
-def _specials(v: Verdict, x, y, ref, f: Format) -> None:
-    xf = to_float64(x)
-    names = {"+0": lambda a: (a == 0) & ~np.signbit(a), "-0": lambda a: (a == 0) & np.signbit(a),
-             "+inf": lambda a: a == np.inf, "-inf": lambda a: a == -np.inf, "nan": np.isnan}
-    same = same_results(y, ref, f)
-    for name, pick in names.items():
-        idx = np.flatnonzero(pick(xf))
-        if idx.size:
-            i = idx[0]
-            v.special_values[name] = {"result": float(to_float64(y[i:i + 1])[0]),
-                                      "expected": float(to_float64(ref[i:i + 1])[0]), "ok": bool(same[i])}
+def _onset(f: Format, good: float | None, bad: float | None, call, is_bad) -> float | None:
+    """The first bad input on the way from ``good`` to ``bad``: ``bad`` itself when nothing lies between
+    them (always so for an exhaustive input set), else found by bisection on the target if it is here."""
+    if bad is None or good is None:
+        return bad
+    g, b = (int(k) for k in ordered_keys(f, np.array([good, bad])))
+    if abs(g - b) <= 1 or call is None:
+        return bad
+    return _bisect(f, good, bad, lambda xx: is_bad(call, xx))
 
 
 def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:

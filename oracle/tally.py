@@ -1,0 +1,369 @@
+"""What the judge measures over a run of inputs, kept so that runs can be measured apart and merged.
+
+A :class:`Tally` covers a run of inputs *in increasing order of x* (−0 before +0, NaN inputs at either
+end): one chunk of an exhaustive stream, a shard of chunks, or a whole sample. :meth:`Tally.of_chunk`
+measures one chunk; :meth:`Tally.merge` combines a tally with the one that follows it; the result is the
+same whatever the chunking, to the last bit:
+
+* counts, maxima, minima and first examples merge exactly;
+* sums of errors are kept exactly, as integers in units of 2**-32 ulp (each error floored to that grid,
+  far below the 2**-20 ulp the oracle promises), so a mean does not depend on how the sum was split;
+* monotonicity compares the last result of one run with the first of the next (the seam), so no
+  adjacent pair is lost at a chunk edge;
+* onsets keep, besides the first bad input, the nearest good one on the right side of it.
+
+A tally is plain data (:meth:`to_dict` / :meth:`from_dict`, JSON-safe), so shards and checkpoints are
+files. :func:`oracle.judge.judge` and :mod:`oracle.exhaustive` are its two users.
+
+Units: every error is in ulps of the format under test (:func:`oracle.ulp_error`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .evaluate import to_float64
+from .formats import Format
+from .ulp import ulp_exponent_f64
+
+__all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
+
+#: Upper edges of the finite ulp-error histogram bins ("<=0.5" ... "<=256", then ">256"); then "inf"
+#: (infinite error) and "nan" (NaN result).
+HISTOGRAM_EDGES = (0.5, 1.0, 2.0, 4.0, 16.0, 256.0)
+
+#: Number of runs the error profile (error against x, for plots) is cut into.
+PROFILE_BINS = 128
+
+_FIX = 32  # error sums are kept in units of 2**-_FIX ulp
+_SPLIT = 2.0 ** 30  # errors below this are summed vectorized (int64 cannot overflow within a chunk)
+_LOG2 = math.log(2.0)
+_MAX_EXAMPLES = 5
+_SPECIALS = ("+0", "-0", "+inf", "-inf", "nan")
+
+
+def same_results(a: np.ndarray, b: np.ndarray, f: Format) -> np.ndarray:
+    """Elementwise: bit-identical in format ``f`` (−0 and +0 differ), or both NaN whatever the payload."""
+    both_nan = np.isnan(to_float64(a)) & np.isnan(to_float64(b))
+    return (f.to_bits(a) == f.to_bits(b)) | both_nan
+
+
+def profile_bin_starts(n_finite: int, bins: int = PROFILE_BINS) -> np.ndarray:
+    """Ranks (among the finite inputs, in increasing x) at which the profile's runs start: the finite
+    inputs cut into min(bins, n_finite) runs of consecutive inputs, the first n mod bins one longer."""
+    b = min(bins, n_finite)
+    if b == 0:
+        return np.zeros(0, dtype=np.int64)
+    q, r = divmod(n_finite, b)
+    sizes = np.full(b, q, dtype=np.int64)
+    sizes[:r] += 1
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+
+def _exact_sum(e: np.ndarray) -> int:
+    """Σ ⌊e·2**32⌋ as a Python integer, exactly (e ≥ 0, finite)."""
+    small = e < _SPLIT
+    es = e[small]
+    whole = np.floor(es)
+    frac = np.floor((es - whole) * 2.0 ** _FIX)  # exact: es - whole is exact, scaling by 2**32 too
+    total = (int(whole.astype(np.int64).sum()) << _FIX) + int(frac.astype(np.int64).sum())
+    for v in e[~small].tolist():  # rare: huge errors, summed as exact integers
+        total += int(v * 2.0 ** _FIX) if v < 2.0 ** 900 else int(v) << _FIX
+    return total
+
+
+def _mean(total: int, count: int) -> float:
+    return float(Fraction(total, count << _FIX)) if count else math.nan
+
+
+def _min(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a, b):
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _first(values: np.ndarray) -> float | None:
+    return float(values[0]) if values.size else None
+
+
+def _last(values: np.ndarray) -> float | None:
+    return float(values[-1]) if values.size else None
+
+
+@dataclass
+class Tally:
+    """The judge's measurements over a run of inputs in increasing x; see the module doc.
+
+    ``worst``: up to ``worst_k`` entries [error, position, x, result, correct], error descending and then
+    position ascending (NaN results count as an infinite error). ``profile``: bin index (as a string, for
+    JSON) → [x_first, x_last, max error, exact error sum, finite-error count]. Onsets: ``over_bad`` the
+    smallest x > 0 with a non-finite result where the truth is finite, ``over_good`` the largest x ≥ 0
+    below it with a finite result, ``over_max_ok`` the largest such x of the whole run (to pair with a
+    later run's ``over_bad``); ``under_*`` mirror them for results of 0 where the truth is positive.
+    """
+
+    start: int = 0
+    stop: int = 0
+    n: int = 0
+    judged: int = 0
+    nan_count: int = 0
+    nonfinite_count: int = 0
+    correct: int = 0
+    numeric: int = 0
+    max_ulp: float | None = None
+    finite_count: int = 0
+    error_sum: int = 0
+    histogram: dict[str, int] = field(default_factory=dict)
+    profile: dict[str, list] = field(default_factory=dict)
+    worst: list[list[float]] = field(default_factory=list)
+    over_bad: float | None = None
+    over_good: float | None = None
+    over_max_ok: float | None = None
+    under_bad: float | None = None
+    under_good: float | None = None
+    under_min_ok: float | None = None
+    true_over: float | None = None
+    true_under: float | None = None
+    monotonicity: int = 0
+    monotonicity_examples: list[list[float]] = field(default_factory=list)
+    first: list[float] | None = None  # [x, y] of the first input with a numeric x and result
+    last: list[float] | None = None
+    property_failures: dict[str, int] = field(default_factory=dict)
+    property_examples: dict[str, list[float]] = field(default_factory=dict)
+    specials: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # --- measuring one chunk ------------------------------------------------------------------------
+
+    @classmethod
+    def of_chunk(cls, x: np.ndarray, y: np.ndarray, ref: np.ndarray, err: np.ndarray, ym: np.ndarray | None,
+                 f: Format, fn: str, beta: float, *, start: int, rank0: int, n_finite: int,
+                 worst_k: int = 10) -> "Tally":
+        """Measure one chunk: inputs ``x`` (format ``f``, increasing), the target's results ``y`` and at
+        −x ``ym`` (None if that call failed: the identity then fails everywhere), the correctly rounded
+        ``ref`` and unsigned errors ``err`` in ulps. ``start``: the position of x[0] in the whole run;
+        ``rank0``: the rank of the chunk's first finite input among the run's ``n_finite`` finite inputs.
+        """
+        xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
+        t = cls(start=start, stop=start + xf.size, n=int(xf.size))
+        judged = ~np.isnan(xf)
+        t.judged = int(judged.sum())
+        fin = np.isfinite(xf)
+        y_fin, r_fin = np.isfinite(yf), np.isfinite(rf)
+        y_nan = np.isnan(yf)
+        t.nan_count = int((y_nan & ~np.isnan(rf) & judged).sum())  # NaN where a number is due
+        wrong_nonfinite = fin & ~y_fin & r_fin
+        t.nonfinite_count = int(wrong_nonfinite.sum())
+        t.correct = int(same_results(y, ref, f).sum())
+        # max and mean cover the results that are numbers (or the right inf); NaN and overflow where the
+        # truth is finite are counted apart (nan_count, nonfinite_count), never folded into an "inf".
+        numeric = err[judged & ~wrong_nonfinite & ~np.isnan(err)]
+        t.numeric = int(numeric.size)
+        t.max_ulp = float(numeric.max()) if numeric.size else None
+        fe = numeric[np.isfinite(numeric)]
+        t.finite_count, t.error_sum = int(fe.size), _exact_sum(fe)
+        t.histogram = _histogram(err[judged])
+        es = np.where(np.isnan(err), math.inf, err)  # for ordering and the profile: NaN ranks as inf
+        t._profile(xf, es, fin, rank0, n_finite)
+        t._worst(xf, yf, rf, err, es, judged, start, worst_k)
+        t._onsets(xf, yf, rf, fin, y_fin, r_fin)
+        t._monotonicity(xf, yf)
+        t._properties(xf, yf, ym, f, fn, beta, fin, y_fin)
+        t._specials(xf, y, ref, f)
+        return t
+
+    def _profile(self, xf, es, fin, rank0: int, n_finite: int) -> None:
+        idx = np.flatnonzero(fin)  # contiguous: the chunk is in increasing x, NaN only at its ends
+        if idx.size == 0:
+            return
+        starts = profile_bin_starts(n_finite)
+        ranks = rank0 + np.arange(idx.size)
+        bins = np.searchsorted(starts, ranks, side="right") - 1
+        cut = np.flatnonzero(np.diff(bins)) + 1
+        seg = np.concatenate([[0], cut])
+        xs, e = xf[idx], es[idx]
+        maxes = np.maximum.reduceat(e, seg)
+        for j, s in enumerate(seg):
+            end = cut[j] if j < cut.size else idx.size
+            part = e[s:end]
+            finite = part[np.isfinite(part)]
+            self.profile[str(int(bins[s]))] = [float(xs[s]), float(xs[end - 1]), float(maxes[j]),
+                                               _exact_sum(finite), int(finite.size)]
+
+    def _worst(self, xf, yf, rf, err, es, judged, start: int, k: int) -> None:
+        cand = np.flatnonzero(judged & ((err > 0.5) | np.isnan(err)))
+        if cand.size > k:
+            kth = np.partition(es[cand], cand.size - k)[cand.size - k]  # the k-th largest error
+            above = cand[es[cand] > kth]
+            cand = np.concatenate([above, cand[es[cand] == kth][:k - above.size]])
+        rows = [[float(es[i]), start + int(i), float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])]
+                for i in cand]
+        self.worst = sorted(rows, key=lambda r: (-r[0], r[1]))[:k]
+
+    def _onsets(self, xf, yf, rf, fin, y_fin, r_fin) -> None:
+        over = fin & (xf > 0) & ~y_fin & r_fin
+        ok = fin & (xf >= 0) & y_fin
+        self.over_max_ok = _last(xf[ok])
+        if over.any():
+            self.over_bad = float(xf[over][0])
+            self.over_good = _last(xf[ok & (xf < self.over_bad)])
+        self.true_over = _first(xf[fin & ~r_fin])
+        under = fin & (xf < 0) & (yf == 0) & (rf > 0)
+        ok = fin & (xf <= 0) & (yf > 0)
+        self.under_min_ok = _first(xf[ok])
+        if under.any():
+            self.under_bad = float(xf[under][-1])
+            self.under_good = _first(xf[ok & (xf > self.under_bad)])
+        self.true_under = _last(xf[fin & (rf == 0)])
+
+    def _monotonicity(self, xf, yf) -> None:
+        keep = ~np.isnan(xf) & ~np.isnan(yf)
+        xs, ys = xf[keep], yf[keep]
+        if xs.size == 0:
+            return
+        # −0 and +0 are equal inputs: their pair is not compared
+        drop = np.flatnonzero((ys[1:] < ys[:-1]) & (xs[1:] > xs[:-1]))
+        self.monotonicity = int(drop.size)
+        self.monotonicity_examples = [[float(xs[i]), float(xs[i + 1]), float(ys[i]), float(ys[i + 1])]
+                                      for i in drop[:_MAX_EXAMPLES]]
+        self.first, self.last = [float(xs[0]), float(ys[0])], [float(xs[-1]), float(ys[-1])]
+
+    def _properties(self, xf, yf, ym, f: Format, fn: str, beta: float, fin, y_fin) -> None:
+        """Bounds and the odd/even identities, each within the rounding a correct result may carry."""
+        sel = fin & y_fin
+        fails: dict[str, np.ndarray] = {}
+        with np.errstate(all="ignore"):
+            if fn == "softplus":
+                base = np.maximum(xf, 0.0)
+                top = base + _LOG2 / beta
+                fails["lower_bound"] = sel & (yf < base)
+                fails["upper_bound"] = sel & (yf > top + _ulp_f64(top, f) / 2 * (1 + 2.0 ** -40))
+            else:
+                fails["range_0_1"] = sel & ((yf < 0) | (yf > 1))
+            ymf = np.full(xf.shape, np.nan) if ym is None else to_float64(ym)
+            both = sel & np.isfinite(ymf)
+            tol = (_ulp_f64(yf, f) + _ulp_f64(ymf, f)) / 2
+            if fn == "softplus":
+                # softplus(x) − softplus(−x) = x, exactly; float64 evaluation adds < 2**-50 relative
+                lhs, rhs = yf - ymf, xf
+            else:
+                lhs, rhs = yf + ymf, np.ones_like(xf)  # sigmoid(x) + sigmoid(−x) = 1
+            gap = np.abs(lhs - rhs)
+            fails["identity"] = both & (gap > tol * (1 + 2.0 ** -30) + np.abs(rhs) * 2.0 ** -50)
+        self.property_failures = {k: int(m.sum()) for k, m in fails.items()}
+        self.property_examples = {k: [float(v) for v in xf[m][:_MAX_EXAMPLES]] for k, m in fails.items() if m.any()}
+
+    def _specials(self, xf, y, ref, f: Format) -> None:
+        picks = {"+0": (xf == 0) & ~np.signbit(xf), "-0": (xf == 0) & np.signbit(xf),
+                 "+inf": xf == np.inf, "-inf": xf == -np.inf, "nan": np.isnan(xf)}
+        for name, pick in picks.items():
+            idx = np.flatnonzero(pick)
+            if idx.size:
+                i = idx[0]
+                self.specials[name] = {"result": float(to_float64(y[i:i + 1])[0]),
+                                       "expected": float(to_float64(ref[i:i + 1])[0]),
+                                       "ok": bool(same_results(y[i:i + 1], ref[i:i + 1], f)[0])}
+
+    # --- merging ------------------------------------------------------------------------------------
+
+    def merge(self, nxt: "Tally", worst_k: int = 10) -> "Tally":
+        """This run followed by ``nxt`` (which must start where this one stops), as one tally."""
+        if nxt.start != self.stop:
+            raise ValueError(f"tallies do not meet: one stops at {self.stop}, the next starts at {nxt.start}")
+        a, b = self, nxt
+        m = Tally(start=a.start, stop=b.stop)
+        for name in ("n", "judged", "nan_count", "nonfinite_count", "correct", "numeric", "finite_count",
+                     "error_sum", "monotonicity"):
+            setattr(m, name, getattr(a, name) + getattr(b, name))
+        m.max_ulp = _max(a.max_ulp, b.max_ulp)
+        m.histogram = {k: a.histogram.get(k, 0) + b.histogram.get(k, 0) for k in {**a.histogram, **b.histogram}}
+        m.histogram = {k: m.histogram[k] for k in _HIST_LABELS if k in m.histogram}
+        m.profile = {**a.profile}
+        for key, row in b.profile.items():
+            old = m.profile.get(key)
+            m.profile[key] = row if old is None else [old[0], row[1], max(old[2], row[2]), old[3] + row[3],
+                                                      old[4] + row[4]]
+        m.worst = sorted(a.worst + b.worst, key=lambda r: (-r[0], r[1]))[:worst_k]
+        # onsets: every x of a is ≤ every x of b
+        if a.over_bad is not None:
+            m.over_bad, m.over_good = a.over_bad, a.over_good
+        elif b.over_bad is not None:
+            m.over_bad, m.over_good = b.over_bad, _max(b.over_good, a.over_max_ok)
+        m.over_max_ok = _max(a.over_max_ok, b.over_max_ok)
+        if b.under_bad is not None:
+            m.under_bad, m.under_good = b.under_bad, b.under_good
+        elif a.under_bad is not None:
+            m.under_bad, m.under_good = a.under_bad, _min(a.under_good, b.under_min_ok)
+        m.under_min_ok = _min(a.under_min_ok, b.under_min_ok)
+        m.true_over, m.true_under = _min(a.true_over, b.true_over), _max(a.true_under, b.true_under)
+        # monotonicity: the two runs' own pairs, and the seam between them
+        seam = []
+        if a.last is not None and b.first is not None and b.first[0] > a.last[0] and b.first[1] < a.last[1]:
+            m.monotonicity += 1
+            seam = [[a.last[0], b.first[0], a.last[1], b.first[1]]]
+        m.monotonicity_examples = (a.monotonicity_examples + seam + b.monotonicity_examples)[:_MAX_EXAMPLES]
+        m.first = a.first if a.first is not None else b.first
+        m.last = b.last if b.last is not None else a.last
+        keys = [k for k in a.property_failures] + [k for k in b.property_failures if k not in a.property_failures]
+        m.property_failures = {k: a.property_failures.get(k, 0) + b.property_failures.get(k, 0) for k in keys}
+        m.property_examples = {k: (a.property_examples.get(k, []) + b.property_examples.get(k, []))[:_MAX_EXAMPLES]
+                               for k in keys if k in a.property_examples or k in b.property_examples}
+        m.specials = {**b.specials, **a.specials}
+        m.specials = {k: m.specials[k] for k in _SPECIALS if k in m.specials}
+        return m
+
+    # --- results ------------------------------------------------------------------------------------
+
+    @property
+    def mean_ulp(self) -> float:
+        return _mean(self.error_sum, self.finite_count)
+
+    def error_profile(self) -> list[list[float]]:
+        """[x_first, x_last, max error, mean error] per run, in increasing x (see Verdict.error_profile)."""
+        out = []
+        for key in sorted(self.profile, key=int):
+            x0, x1, mx, total, count = self.profile[key]
+            out.append([x0, x1, mx, _mean(total, count) if count else math.inf])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        from .judge import json_safe
+
+        d = asdict(self)
+        d["error_sum"] = str(self.error_sum)  # exact integers can exceed what JSON readers keep exactly
+        for row in d["profile"].values():
+            row[3] = str(row[3])
+        return json_safe(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Tally":
+        from .judge import from_json_safe
+
+        d = from_json_safe(dict(d))
+        d["error_sum"] = int(d["error_sum"])
+        d["profile"] = {k: [r[0], r[1], r[2], int(r[3]), r[4]] for k, r in d["profile"].items()}
+        return cls(**d)
+
+
+_HIST_LABELS = [f"<={hi:g}" for hi in HISTOGRAM_EDGES] + [f">{HISTOGRAM_EDGES[-1]:g}", "inf", "nan"]
+
+
+def _histogram(e: np.ndarray) -> dict[str, int]:
+    finite = e[np.isfinite(e)]
+    edges = np.array(HISTOGRAM_EDGES)
+    # bin i holds edges[i-1] < e <= edges[i]; the last finite bin everything above the top edge
+    counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=edges.size + 1)
+    out = dict(zip(_HIST_LABELS, (int(c) for c in counts)))
+    out["inf"] = int(np.isinf(e).sum())
+    out["nan"] = int(np.isnan(e).sum())
+    return out
+
+
+def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
+    return np.ldexp(1.0, ulp_exponent_f64(v, f))
