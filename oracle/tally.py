@@ -29,7 +29,7 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
-from .ulp import ulp_exponent_f64
+from .ulp import ulp_f64
 
 __all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
 
@@ -65,14 +65,25 @@ def profile_bin_starts(n_finite: int, bins: int = PROFILE_BINS) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]])
 
 
+def _fixed(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(⌊e⌋, ⌊frac(e)·2**32⌋) as int64 arrays, for finite e in [0, 2**30): Σ whole·2**32 + Σ frac is the
+    exact sum of the errors floored to 2**-32 ulp, and int64 sums of a chunk's parts cannot overflow."""
+    whole = e.astype(np.int64)  # truncation is the floor for e ≥ 0
+    frac = e - whole
+    frac *= 2.0 ** _FIX
+    return whole, frac.astype(np.int64)
+
+
 def _exact_sum(e: np.ndarray) -> int:
     """Σ ⌊e·2**32⌋ as a Python integer, exactly (e ≥ 0, finite)."""
-    small = e < _SPLIT
-    es = e[small]
-    whole = np.floor(es)
-    frac = np.floor((es - whole) * 2.0 ** _FIX)  # exact: es - whole is exact, scaling by 2**32 too
-    total = (int(whole.astype(np.int64).sum()) << _FIX) + int(frac.astype(np.int64).sum())
-    for v in e[~small].tolist():  # rare: huge errors, summed as exact integers
+    if e.size == 0:
+        return 0
+    big = None
+    if e.max() >= _SPLIT:
+        big, e = e[e >= _SPLIT], e[e < _SPLIT]
+    whole, frac = _fixed(e)
+    total = (int(whole.sum()) << _FIX) + int(frac.sum())
+    for v in (big.tolist() if big is not None else ()):  # rare: huge errors, summed as exact integers
         total += int(v * 2.0 ** _FIX) if v < 2.0 ** 900 else int(v) << _FIX
     return total
 
@@ -144,60 +155,104 @@ class Tally:
     @classmethod
     def of_chunk(cls, x: np.ndarray, y: np.ndarray, ref: np.ndarray, err: np.ndarray, ym: np.ndarray | None,
                  f: Format, fn: str, beta: float, *, start: int, rank0: int, n_finite: int,
-                 worst_k: int = 10) -> "Tally":
+                 worst_k: int = 10, _general: bool = False) -> "Tally":
         """Measure one chunk: inputs ``x`` (format ``f``, increasing), the target's results ``y`` and at
         −x ``ym`` (None if that call failed: the identity then fails everywhere), the correctly rounded
         ``ref`` and unsigned errors ``err`` in ulps. ``start``: the position of x[0] in the whole run;
         ``rank0``: the rank of the chunk's first finite input among the run's ``n_finite`` finite inputs.
+
+        A chunk of finite inputs with finite results (nearly every chunk of an exhaustive run) takes a
+        shorter path without the masks the general case needs; ``_general=True`` forces the general one
+        (the tests compare the two).
         """
         xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
         t = cls(start=start, stop=start + xf.size, n=int(xf.size))
-        judged = ~np.isnan(xf)
-        t.judged = int(judged.sum())
-        fin = np.isfinite(xf)
-        y_fin, r_fin = np.isfinite(yf), np.isfinite(rf)
-        y_nan = np.isnan(yf)
-        t.nan_count = int((y_nan & ~np.isnan(rf) & judged).sum())  # NaN where a number is due
-        wrong_nonfinite = fin & ~y_fin & r_fin
-        t.nonfinite_count = int(wrong_nonfinite.sum())
-        t.correct = int(same_results(y, ref, f).sum())
-        # max and mean cover the results that are numbers (or the right inf); NaN and overflow where the
-        # truth is finite are counted apart (nan_count, nonfinite_count), never folded into an "inf".
-        numeric = err[judged & ~wrong_nonfinite & ~np.isnan(err)]
-        t.numeric = int(numeric.size)
-        t.max_ulp = float(numeric.max()) if numeric.size else None
-        fe = numeric[np.isfinite(numeric)]
-        t.finite_count, t.error_sum = int(fe.size), _exact_sum(fe)
-        t.histogram = _histogram(err[judged])
-        es = np.where(np.isnan(err), math.inf, err)  # for ordering and the profile: NaN ranks as inf
-        t._profile(xf, es, fin, rank0, n_finite)
-        t._worst(xf, yf, rf, err, es, judged, start, worst_k)
-        t._onsets(xf, yf, rf, fin, y_fin, r_fin)
+        fin, y_fin, r_fin = np.isfinite(xf), np.isfinite(yf), np.isfinite(rf)
+        same = f.to_bits(y) == f.to_bits(ref)
+        if not _general and fin.all() and y_fin.all():
+            t._clean(xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k)
+        else:
+            same |= np.isnan(yf) & np.isnan(rf)
+            t._general(xf, yf, rf, err, fin, y_fin, r_fin, rank0, n_finite, start, worst_k)
+        t.correct = int(same.sum())
         t._monotonicity(xf, yf)
-        t._properties(xf, yf, ym, f, fn, beta, fin, y_fin)
+        t._properties(xf, yf, ym, same, f, fn, beta, fin, y_fin)
         t._specials(xf, y, ref, f)
         return t
 
+    def _clean(self, xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k) -> None:
+        """Every x and every result finite: every error is a finite number (see :func:`oracle.ulp_error`)."""
+        self.judged = self.numeric = self.finite_count = int(xf.size)
+        self.max_ulp = float(err.max())
+        self.histogram = _histogram(err, finite=True)
+        self._profile(xf, err, None, rank0, n_finite)
+        self.error_sum = sum(row[3] for row in self.profile.values())
+        self._worst(xf, yf, rf, err, err, np.flatnonzero(err > 0.5), start, worst_k)
+        # onsets: no result is non-finite here, so only the "good" sides and the truth's onsets
+        self.over_max_ok = float(xf[-1]) if xf[-1] >= 0 else None
+        if not r_fin.all():
+            self.true_over = float(xf[~r_fin][0])
+        k = int(np.searchsorted(xf, 0.0, side="right"))  # x ≤ 0: a prefix (x increasing)
+        if k:
+            neg = yf[:k]
+            pos = np.flatnonzero(neg > 0)
+            self.under_min_ok = float(xf[pos[0]]) if pos.size else None
+            zero = np.flatnonzero((neg == 0) & (xf[:k] < 0) & (rf[:k] > 0))
+            if zero.size:
+                self.under_bad = float(xf[zero[-1]])
+                later = pos[pos > zero[-1]]
+                self.under_good = float(xf[later[0]]) if later.size else None
+        z = np.flatnonzero(rf == 0)
+        self.true_under = float(xf[z[-1]]) if z.size else None
+
+    def _general(self, xf, yf, rf, err, fin, y_fin, r_fin, rank0, n_finite, start, worst_k) -> None:
+        judged = ~np.isnan(xf)
+        self.judged = int(judged.sum())
+        y_nan = np.isnan(yf)
+        self.nan_count = int((y_nan & ~np.isnan(rf) & judged).sum())  # NaN where a number is due
+        wrong_nonfinite = fin & ~y_fin & r_fin
+        self.nonfinite_count = int(wrong_nonfinite.sum())
+        # max and mean cover the results that are numbers (or the right inf); NaN and overflow where the
+        # truth is finite are counted apart (nan_count, nonfinite_count), never folded into an "inf".
+        numeric = err[judged & ~wrong_nonfinite & ~np.isnan(err)]
+        self.numeric = int(numeric.size)
+        self.max_ulp = float(numeric.max()) if numeric.size else None
+        fe = numeric[np.isfinite(numeric)]
+        self.finite_count, self.error_sum = int(fe.size), _exact_sum(fe)
+        self.histogram = _histogram(err[judged])
+        es = np.where(np.isnan(err), math.inf, err)  # for ordering and the profile: NaN ranks as inf
+        self._profile(xf, es, fin, rank0, n_finite)
+        self._worst(xf, yf, rf, err, es, np.flatnonzero(judged & ((err > 0.5) | np.isnan(err))), start, worst_k)
+        self._onsets(xf, yf, rf, fin, y_fin, r_fin)
+
     def _profile(self, xf, es, fin, rank0: int, n_finite: int) -> None:
-        idx = np.flatnonzero(fin)  # contiguous: the chunk is in increasing x, NaN only at its ends
-        if idx.size == 0:
+        """``fin`` None: every x is finite."""
+        if fin is None:
+            lo, m = 0, int(xf.size)
+        else:
+            idx = np.flatnonzero(fin)  # contiguous: the chunk is in increasing x, NaN and ±inf only at its ends
+            lo, m = (int(idx[0]), int(idx.size)) if idx.size else (0, 0)
+        if m == 0:
             return
         starts = profile_bin_starts(n_finite)
-        ranks = rank0 + np.arange(idx.size)
-        bins = np.searchsorted(starts, ranks, side="right") - 1
-        cut = np.flatnonzero(np.diff(bins)) + 1
-        seg = np.concatenate([[0], cut])
-        xs, e = xf[idx], es[idx]
+        first_bin = int(np.searchsorted(starts, rank0, side="right")) - 1
+        last_bin = int(np.searchsorted(starts, rank0 + m - 1, side="right")) - 1
+        seg = np.concatenate([[0], starts[first_bin + 1:last_bin + 1] - rank0])  # segment starts in the slice
+        ends = np.concatenate([seg[1:], [m]])
+        xs, e = xf[lo:lo + m], es[lo:lo + m]
         maxes = np.maximum.reduceat(e, seg)
-        for j, s in enumerate(seg):
-            end = cut[j] if j < cut.size else idx.size
-            part = e[s:end]
-            finite = part[np.isfinite(part)]
-            self.profile[str(int(bins[s]))] = [float(xs[s]), float(xs[end - 1]), float(maxes[j]),
-                                               _exact_sum(finite), int(finite.size)]
+        finite = np.isfinite(e)
+        counts = np.add.reduceat(finite, seg)
+        if finite.all() and e.max(initial=0.0) < _SPLIT:
+            whole, frac = _fixed(e)
+            sums = [(int(a) << _FIX) + int(b) for a, b in zip(np.add.reduceat(whole, seg), np.add.reduceat(frac, seg))]
+        else:
+            sums = [_exact_sum(e[a:b][finite[a:b]]) for a, b in zip(seg, ends)]
+        for j in range(seg.size):
+            self.profile[str(first_bin + j)] = [float(xs[seg[j]]), float(xs[ends[j] - 1]), float(maxes[j]),
+                                                sums[j], int(counts[j])]
 
-    def _worst(self, xf, yf, rf, err, es, judged, start: int, k: int) -> None:
-        cand = np.flatnonzero(judged & ((err > 0.5) | np.isnan(err)))
+    def _worst(self, xf, yf, rf, err, es, cand, start: int, k: int) -> None:
         if cand.size > k:
             kth = np.partition(es[cand], cand.size - k)[cand.size - k]  # the k-th largest error
             above = cand[es[cand] > kth]
@@ -224,7 +279,7 @@ class Tally:
 
     def _monotonicity(self, xf, yf) -> None:
         keep = ~np.isnan(xf) & ~np.isnan(yf)
-        xs, ys = xf[keep], yf[keep]
+        xs, ys = (xf, yf) if keep.all() else (xf[keep], yf[keep])
         if xs.size == 0:
             return
         # −0 and +0 are equal inputs: their pair is not compared
@@ -234,30 +289,43 @@ class Tally:
                                       for i in drop[:_MAX_EXAMPLES]]
         self.first, self.last = [float(xs[0]), float(ys[0])], [float(xs[-1]), float(ys[-1])]
 
-    def _properties(self, xf, yf, ym, f: Format, fn: str, beta: float, fin, y_fin) -> None:
-        """Bounds and the odd/even identities, each within the rounding a correct result may carry."""
-        sel = fin & y_fin
+    def _properties(self, xf, yf, ym, same, f: Format, fn: str, beta: float, fin, y_fin) -> None:
+        """Bounds and the odd/even identities, each within the rounding a correct result may carry.
+
+        A correctly rounded result meets every bound (rounding is monotone and the bounds are format
+        values or bounded by ulp/2), so only the others are checked; the identity pairs y(x) with y(−x),
+        and is checked exactly where a quick test (within half an ulp of the larger result) fails."""
+        sel = fin & y_fin  # (all true in a clean chunk; cheap next to the rest)
         fails: dict[str, np.ndarray] = {}
         with np.errstate(all="ignore"):
+            i = np.flatnonzero(sel & ~same)
+            xi, yi = xf[i], yf[i]
             if fn == "softplus":
-                base = np.maximum(xf, 0.0)
+                base = np.maximum(xi, 0.0)
                 top = base + _LOG2 / beta
-                fails["lower_bound"] = sel & (yf < base)
-                fails["upper_bound"] = sel & (yf > top + _ulp_f64(top, f) / 2 * (1 + 2.0 ** -40))
+                fails["lower_bound"] = i[yi < base]
+                fails["upper_bound"] = i[yi > top + _ulp_f64(top, f) / 2 * (1 + 2.0 ** -40)]
             else:
-                fails["range_0_1"] = sel & ((yf < 0) | (yf > 1))
+                fails["range_0_1"] = i[(yi < 0) | (yi > 1)]
             ymf = np.full(xf.shape, np.nan) if ym is None else to_float64(ym)
             both = sel & np.isfinite(ymf)
-            tol = (_ulp_f64(yf, f) + _ulp_f64(ymf, f)) / 2
             if fn == "softplus":
                 # softplus(x) − softplus(−x) = x, exactly; float64 evaluation adds < 2**-50 relative
-                lhs, rhs = yf - ymf, xf
+                gap = yf - ymf
+                gap -= xf
             else:
-                lhs, rhs = yf + ymf, np.ones_like(xf)  # sigmoid(x) + sigmoid(−x) = 1
-            gap = np.abs(lhs - rhs)
-            fails["identity"] = both & (gap > tol * (1 + 2.0 ** -30) + np.abs(rhs) * 2.0 ** -50)
-        self.property_failures = {k: int(m.sum()) for k, m in fails.items()}
-        self.property_examples = {k: [float(v) for v in xf[m][:_MAX_EXAMPLES]] for k, m in fails.items() if m.any()}
+                gap = yf + ymf
+                gap -= 1.0  # sigmoid(x) + sigmoid(−x) = 1
+            np.abs(gap, out=gap)
+            big = np.maximum(np.abs(yf), np.abs(ymf))
+            # the tolerance below is at least half an ulp of the larger of the two results
+            i = np.flatnonzero(both & ~(gap <= _ulp_f64(big, f) / 2))
+            gi, yi, ymi, xi = gap[i], yf[i], ymf[i], xf[i]
+            tol = (_ulp_f64(yi, f) + _ulp_f64(ymi, f)) / 2
+            rhs = np.abs(xi) if fn == "softplus" else 1.0
+            fails["identity"] = i[gi > tol * (1 + 2.0 ** -30) + rhs * 2.0 ** -50]
+        self.property_failures = {k: int(m.size) for k, m in fails.items()}
+        self.property_examples = {k: [float(v) for v in xf[m[:_MAX_EXAMPLES]]] for k, m in fails.items() if m.size}
 
     def _specials(self, xf, y, ref, f: Format) -> None:
         picks = {"+0": (xf == 0) & ~np.signbit(xf), "-0": (xf == 0) & np.signbit(xf),
@@ -354,16 +422,17 @@ class Tally:
 _HIST_LABELS = [f"<={hi:g}" for hi in HISTOGRAM_EDGES] + [f">{HISTOGRAM_EDGES[-1]:g}", "inf", "nan"]
 
 
-def _histogram(e: np.ndarray) -> dict[str, int]:
-    finite = e[np.isfinite(e)]
-    edges = np.array(HISTOGRAM_EDGES)
-    # bin i holds edges[i-1] < e <= edges[i]; the last finite bin everything above the top edge
-    counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=edges.size + 1)
+def _histogram(e: np.ndarray, finite: bool = False) -> dict[str, int]:
+    """Counts per bin of :data:`HISTOGRAM_EDGES` (``finite``: e is known to be all finite numbers)."""
+    below = [int(np.count_nonzero(e <= edge)) for edge in HISTOGRAM_EDGES]  # NaN and inf never count
+    n_inf = 0 if finite else int(np.count_nonzero(np.isinf(e)))
+    n_nan = 0 if finite else int(np.count_nonzero(np.isnan(e)))
+    n_finite = e.size - n_inf - n_nan
+    counts = np.diff([0] + below + [n_finite])
     out = dict(zip(_HIST_LABELS, (int(c) for c in counts)))
-    out["inf"] = int(np.isinf(e).sum())
-    out["nan"] = int(np.isnan(e).sum())
+    out["inf"], out["nan"] = n_inf, n_nan
     return out
 
 
 def _ulp_f64(v: np.ndarray, f: Format) -> np.ndarray:
-    return np.ldexp(1.0, ulp_exponent_f64(v, f))
+    return ulp_f64(v, f)

@@ -22,23 +22,52 @@ from .exact import rounded_and_error
 from .fast import enclose_f64, round_enclosure
 from .formats import Format, format_of
 
-__all__ = ["ulp_error", "errors_and_rounding", "ulp_exponent_f64"]
+__all__ = ["ulp_error", "errors_and_rounding", "ulp_exponent_f64", "ulp_f64", "pow2"]
 
 _EXTRA_BITS = 20  # the reference is known to 2**-20 ulp
 
 
 def ulp_exponent_f64(v: np.ndarray, fmt: Format) -> np.ndarray:
-    """k with ulp(v) = 2**k in ``fmt`` for float64 values v (0 counts as the lowest binade)."""
-    _, e = np.frexp(np.abs(v))  # |v| = m·2**e with m in [0.5, 1): binade e - 1
-    return np.where(v == 0, fmt.emin, np.maximum(e - 1, fmt.emin)) - fmt.p + 1
+    """k with ulp(v) = 2**k in ``fmt`` for float64 values v (0 counts as the lowest binade; ±inf and NaN
+    give an unspecified k). int64."""
+    # the binade straight from the exponent field: float64 zeros and subnormals (field 0) sit below
+    # every format's emin, so the floor at emin takes care of them
+    field = (np.ascontiguousarray(v, dtype=np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64)
+    field &= 0x7FF
+    np.maximum(field, fmt.emin + 1023, out=field)
+    field += -1023 - fmt.p + 1
+    return field
+
+
+def pow2(k: np.ndarray) -> np.ndarray:
+    """2.0**k for integer arrays k ≥ −1074 (float64, exact; inf above 1023)."""
+    k = np.asarray(k, dtype=np.int64)
+    if k.size and k.min() >= -1022 and k.max() <= 1023:
+        field = k + 1023  # the biased exponent field of a normal power of two
+        field <<= 52
+        return field.view(np.float64)
+    return np.ldexp(1.0, k)
+
+
+def ulp_f64(v: np.ndarray, fmt: Format) -> np.ndarray:
+    """ulp(v) in ``fmt`` for float64 values v, as float64 (= 2**ulp_exponent_f64(v, fmt))."""
+    if fmt.emin - fmt.p + 1 < -1022:  # float64's own subnormal quantum: not a normal float64
+        return np.ldexp(1.0, ulp_exponent_f64(v, fmt))
+    field = (np.ascontiguousarray(v, dtype=np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64)
+    field &= 0x7FF
+    np.maximum(field, fmt.emin + 1023, out=field)
+    field -= fmt.p - 1
+    field <<= 52
+    return field.view(np.float64)
 
 
 def _ulp_exponent_upper(hi: np.ndarray, lo: np.ndarray, fmt: Format) -> np.ndarray:
     """The ulp exponent of values just below ``hi`` where ``lo < hi``: f is never a power of two (see
     :mod:`oracle.exact`), so an upper end that is one belongs to the binade below (sigmoid's 1)."""
-    m, e = np.frexp(np.abs(hi))
-    e = np.where((m == 0.5) & (lo < hi), e - 1, e)
-    return np.where(hi == 0, fmt.emin, np.maximum(e - 1, fmt.emin)) - fmt.p + 1
+    k = ulp_exponent_f64(hi, fmt)
+    power = (np.ascontiguousarray(hi).view(np.uint64) & np.uint64((1 << 52) - 1)) == 0  # or zero: harmless
+    k -= power & (lo < hi) & (np.abs(hi) >= 2.0 ** (fmt.emin + 1))  # at/below emin the floor holds anyway
+    return k
 
 
 def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Format,
@@ -59,10 +88,10 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
             todo |= ~decided
         k = ulp_exponent_f64(lo, fmt)
         with np.errstate(invalid="ignore", over="ignore"):
-            todo |= (k != _ulp_exponent_upper(hi, lo, fmt)) | ((hi - lo) > np.ldexp(1.0, k - _EXTRA_BITS))
+            todo |= (k != _ulp_exponent_upper(hi, lo, fmt)) | ((hi - lo) > pow2(k - _EXTRA_BITS))
             mid = lo + (hi - lo) / 2
             # y - mid in float64 errs by ≤ 2**-53 relative: far below the 2**-20 ulp promised.
-            err[:] = np.ldexp(y - mid, -k)
+            err[:] = (y - mid) * pow2(-k)
     else:
         todo = np.ones(y.shape, dtype=bool)
     for i in np.flatnonzero(todo):
@@ -103,13 +132,19 @@ def _evaluate(y, x, fn: str, beta: float, signed: bool, rounded) -> tuple[np.nda
     yf = to_float64(y).ravel()
     xf = to_float64(x).ravel()
     x_fin = np.isfinite(xf)
+    y_fin = np.isfinite(yf)
     if rounded is not None:  # the caller already has the correctly rounded results: do not redo them
         ref_bits = fmt.to_bits(np.asarray(rounded)).ravel()
     elif x.dtype == fmt.dtype and fmt.bits <= 16 and beta == 1.0:
         ref_bits = fmt.to_bits(correctly_rounded(x, fn, beta)).ravel()  # a table lookup
     else:
         ref_bits = None
-    y_fin = np.isfinite(yf)
+    if x_fin.all() and y_fin.all():  # the common case, without the masking below
+        err, bits = _finite_errors(yf, xf, fn, beta, fmt, want_bits=ref_bits is None)
+        if not signed:
+            np.abs(err, out=err)
+        ref_bits = bits if ref_bits is None else ref_bits
+        return fmt.from_bits(ref_bits).reshape(y.shape), err.reshape(y.shape)
     fin_err, fin_bits = _finite_errors(np.where(y_fin, yf, 0.0)[x_fin], xf[x_fin], fn, beta, fmt,
                                        want_bits=ref_bits is None)
     if ref_bits is None:
