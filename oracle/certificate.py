@@ -17,7 +17,9 @@ A certificate is a TOML file per target::
     max_ulp = 3.5
     reason = "x*beta > 20 returns x: misrounded for x up to ~36.7 in float64"
 
-Keys of a budget, besides the selectors format / fn / beta / threshold:
+Keys of a budget, besides the selectors format / fn / beta / threshold / mode ("exhaustive": every input
+of the format was judged, "sampled", or "*"; counts of an exhaustive float32 run are far larger than a
+sample's, so such runs usually need entries of their own):
 
 ==========================  ======================================================  ========
 key                         meaning                                                 default
@@ -49,7 +51,7 @@ from .judge import Verdict
 
 __all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate"]
 
-_SELECTORS = ("format", "fn", "beta", "threshold")
+_SELECTORS = ("format", "fn", "beta", "threshold", "mode")
 _LIMITS = {
     "max_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
     "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
@@ -85,7 +87,7 @@ def _matches(entry: dict, v: Verdict) -> bool:
         want = entry.get(key, "*")
         if want == "*":
             continue
-        if key in ("format", "fn"):
+        if key in ("format", "fn", "mode"):
             if want != getattr(v, key):
                 return False
         elif key == "beta":
@@ -247,6 +249,10 @@ def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certifica
             elif key in ("format", "fn"):
                 if not isinstance(value, str):
                     raise CertificateError(f"{here}: key '{key}' must be a string")
+            elif key == "mode":
+                if value not in ("*", "exhaustive", "sampled"):
+                    raise CertificateError(f"{here}: key 'mode' must be \"exhaustive\", \"sampled\" or \"*\", "
+                                           f"got {value!r}")
             elif key == "beta":
                 if value != "*" and (isinstance(value, bool) or not isinstance(value, (int, float))
                                      or not value > 0 or not math.isfinite(value)):

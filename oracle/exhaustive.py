@@ -34,7 +34,7 @@ import numpy as np
 from .evaluate import check_params
 from .formats import Format, get_format
 from .judge import (ChunkFailed, Verdict, _caller, _failure_reason, boundary_measurements, finish_verdict,
-                    measure_chunk, switch_points_of, unsupported_reason)
+                    measure_chunk, switch_points_of)
 from .tally import Tally
 
 __all__ = ["CHUNK", "PIECE", "Shard", "ExhaustiveFailed", "stream_size", "stream_values", "finite_span",
@@ -305,9 +305,9 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
             _kill(ex)
             raise
         ex.shutdown(wait=True)
-    tally = None
+    tally = Tally(start=chunks.start * chunk, stop=chunks.start * chunk)  # covers nothing yet
     for p in pieces:
-        tally = done[p] if tally is None else tally.merge(done[p], worst_k)
+        tally = done[p] if tally.start == tally.stop else tally.merge(done[p], worst_k)
     return tally
 
 
@@ -319,24 +319,23 @@ def _span(f: Format, p: tuple[int, int], chunk: int) -> str:
     return f"x from {a!r} to {b!r}"
 
 
-def exhaustive_verdict(target, fmt: str | Format, fn: str, beta: float, threshold, tally: Tally | None, *,
-                       failure: str | None = None, boundary: dict[str, Any] | None = None,
+def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, threshold, tally: Tally | None, *,
+                       boundary: dict[str, Any] | None, failure: str | None = None, device: str = "cpu",
                        elapsed_s: float = 0.0) -> Verdict:
-    """The Verdict of an exhaustive run from its tally (or its ``failure``). ``boundary``: the switch
-    jumps and safe threshold as :func:`boundary_record` gives them (measured with the target where None)."""
+    """The Verdict of an exhaustive run of the target named ``target`` from its tally over the whole
+    stream, or its ``failure``. ``boundary``: the switch jumps and safe threshold from
+    :func:`boundary_record` (measured with the target; a merge has no target at hand)."""
     f, beta = check_params(fmt, fn, beta, threshold)
-    v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
-                device=getattr(target, "device", "cpu"), mode="exhaustive", n_inputs=stream_size(f))
-    reason = unsupported_reason(target, f, beta, threshold) if boundary is None else None
-    if reason is not None:
-        v.status, v.reason = "unsupported", reason
-        return v
+    v = Verdict(target=target, format=f.name, fn=fn, beta=beta, threshold=threshold, device=device,
+                mode="exhaustive", n_inputs=stream_size(f))
     if failure is not None:
         v.status, v.reason = "error", failure
     else:
+        if tally is None or (tally.start, tally.stop) != (0, stream_size(f)):
+            covered = "nothing" if tally is None else f"positions {tally.start:,} to {tally.stop:,}"
+            raise ValueError(f"the tally covers {covered}, not the {stream_size(f):,} inputs of {f.name}")
         finish_verdict(v, tally, f)
-        rec = boundary if boundary is not None else boundary_record(target, f, fn, beta, threshold)
-        _apply_boundary(v, rec)
+        _apply_boundary(v, boundary)
     v.elapsed_s = elapsed_s
     return v
 

@@ -149,6 +149,25 @@ def _parse_timeout(text: str) -> float:
     return t
 
 
+def _parse_shard(text: str):
+    from oracle.exhaustive import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _parse_jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"jobs must be a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"jobs must be at least 1, got {text!r}")
+    return n
+
+
 def _split(values: list[str]) -> list[str]:
     return [v for item in values for v in item.split(",") if v]
 
@@ -197,13 +216,31 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     except OSError as e:
         raise UsageError(f"output directory {out} is not writable ({e.strerror}); pass --out DIR") from None
     todo = [c for c in combos if not c.skip]
+    if getattr(args, "shard", None) is not None:
+        return _run_shard(args, chosen, combos, out)
+    big = _exhaustive_selection(args, todo)
     print(f"judging {len(todo)} combinations of {len(chosen)} targets -> {out}", file=sys.stderr)
     interrupted = False
-    with _progress_bar(len(todo), args.quiet) as advance:
+    rest = [c for c in combos if c not in big]
+    with _progress_bar(len(todo) - len(big), args.quiet) as advance:
         try:
-            verdicts = run_grid(combos, args.samples, args.seed, progress=advance)
+            verdicts = run_grid(rest, args.samples, args.seed, progress=advance)
         except Interrupted as stop:
             verdicts, interrupted = stop.verdicts, True
+    done_big = []
+    if not interrupted and big:
+        from reports.exhaustive import run_exhaustive_combo, verdict_of
+
+        try:
+            for c in big:
+                rec = run_exhaustive_combo(c, out, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
+                                           memory_limit=args.memory_limit, quiet=args.quiet)
+                done_big.append(c)
+                verdicts.append(verdict_of(rec))
+        except KeyboardInterrupt:
+            interrupted = True
+        order = {c.id: i for i, c in enumerate(combos)}
+        verdicts.sort(key=lambda v: order.get(_verdict_id(v), -1))
     agreement, device_agreement = [], []
     if not interrupted:
         from oracle.agreement import report_agreement
@@ -233,6 +270,10 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
         from reports.html import write_html
 
         write_html(out, verdicts, env, agreement=agreement, device_agreement=device_agreement)
+    if done_big:
+        from reports.exhaustive import forget_checkpoints
+
+        forget_checkpoints(out, done_big)
     if interrupted:
         done = sum(v.status != "unsupported" for v in verdicts)
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
@@ -243,10 +284,97 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     return verdicts, layouts
 
 
+def _verdict_id(v) -> str:
+    t = "default" if v.threshold is None else f"{v.threshold:g}"
+    return f"{v.target}-{v.format}-{v.fn}-b{v.beta:g}-t{t}"
+
+
+def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
+    """The combinations --exhaustive streams over every bit pattern (formats up to 32 bits); [] without
+    the flag."""
+    if not getattr(args, "exhaustive", False):
+        return []
+    from reports.exhaustive import is_exhaustive
+
+    big = [c for c in todo if is_exhaustive(c)]
+    if not big:
+        raise UsageError("--exhaustive judges every input of formats up to 32 bits, and only float64 is "
+                         "selected; add --dtypes float32")
+    if any(c.fmt == "float64" for c in todo):
+        print("softplus-cert: note: float64 has 2**64 inputs: its combinations stay sampled "
+              "(--samples sets how many)", file=sys.stderr)
+    return big
+
+
+def _run_shard(args: argparse.Namespace, chosen, combos, out) -> None:
+    """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there)."""
+    from reports.environment import environment
+    from reports.exhaustive import (finished_shard, forget_checkpoints, is_exhaustive, run_exhaustive_combo,
+                                    shard_config, shard_path, write_shard)
+
+    shard = args.shard
+    if not getattr(args, "exhaustive", False):
+        raise UsageError("--shard splits an exhaustive run: add --exhaustive")
+    todo = [c for c in combos if not c.skip]
+    others = sorted({c.fmt for c in todo if not is_exhaustive(c)})
+    if others:
+        raise UsageError(f"--shard splits exhaustive runs, and {', '.join(others)} cannot be one; "
+                         "add --dtypes float32")
+    if not todo:
+        raise UsageError("nothing to run: no selected target supports the selected formats here")
+    path, config = shard_path(out, shard), shard_config(todo, shard, args.chunk)
+    if finished_shard(path, shard, config):
+        print(f"shard {shard.label} is already done: {path}", file=sys.stderr)
+        return None
+    print(f"shard {shard.label} of {len(todo)} exhaustive combinations -> {path}", file=sys.stderr)
+    records = [run_exhaustive_combo(c, out, shard=shard, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
+                                    memory_limit=args.memory_limit, quiet=args.quiet) for c in todo]
+    env = environment(None, [t for t in chosen if not any(c.skip for c in combos if c.target is t)])
+    write_shard(path, shard, config, env, records)
+    forget_checkpoints(out, todo, shard)
+    failed = [r for r in records if r["status"] != "ok"]
+    for r in failed:
+        print(f"  {r['id']}: {r['reason']}", file=sys.stderr)
+    print(f"wrote {path}; when all {shard.count} shards are done: softplus-cert merge "
+          f"{out}/shard-*-of-{shard.count}.json --out DIR")
+    return None
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    """Merge the shard files of an exhaustive run into one report (the same verdicts as an unsharded
+    run); with --certify, also hold them to the certificates (exit status 1 if a budget is broken)."""
+    from pathlib import Path
+
+    from reports.accuracy import summary_table, write_json, write_markdown
+    from reports.exhaustive import ShardError, merge_shards
+    from reports.html import write_html
+
+    certs = _certificates(args) if args.certify else None
+    try:
+        verdicts, env = merge_shards([Path(p) for p in args.shards])
+    except ShardError as e:
+        raise UsageError(str(e)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env["complete"] = True
+    write_json(out / "accuracy.json", verdicts, env)
+    write_markdown(out / "accuracy.md", verdicts, env)
+    write_html(out, verdicts, env)
+    print(f"merged {len(env['shards'])} shards: wrote {out / 'index.html'}, {out / 'accuracy.md'} and "
+          f"{out / 'accuracy.json'}", file=sys.stderr)
+    if certs is None:
+        summary_table(verdicts)
+        return 0
+    return _hold_to_certificates(certs, verdicts, [])
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     """Judge every selected target against the oracle and write the accuracy report (HTML with plots,
-    Markdown, JSON), then time them for the speed report (unless --skip-speed)."""
+    Markdown, JSON), then time them for the speed report (unless --skip-speed). With --shard, run one
+    slice of an exhaustive run instead and write its shard file (see `softplus-cert merge`)."""
     _run_and_write(args)
+    if args.shard is not None:
+        return 0
     if not args.skip_speed:
         _speed(args)
     return 0
@@ -318,8 +446,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_certify(args: argparse.Namespace) -> int:
-    """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
+def _certificates(args: argparse.Namespace) -> dict:
+    """The built-in certificates, overridden by those given with --certificate, by target name."""
     from pathlib import Path
 
     import targets
@@ -335,7 +463,13 @@ def _cmd_certify(args: argparse.Namespace) -> int:
             certs[c.target] = c
     except CertificateError as e:
         raise UsageError(str(e)) from None
-    verdicts, layouts = _run_and_write(args, summary=False)
+    return certs
+
+
+def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
+    """Print the broken budgets (then the summary and loose budgets); 0 if all hold, else 1."""
+    from reports.accuracy import summary_table
+
     violations, loose = [], []
     for v in verdicts:
         cert = certs.get(v.target) or certs.get("*")
@@ -348,8 +482,6 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         print(f"FAILED: {len(violations)} budget(s) broken", file=sys.stderr)
         for m in violations:
             print(f"  {m}", file=sys.stderr)
-    from reports.accuracy import summary_table
-
     summary_table(verdicts)
     for line in loose:
         print(f"loose budget (tighten it): {line}")
@@ -357,6 +489,13 @@ def _cmd_certify(args: argparse.Namespace) -> int:
         return 1
     print("certified: every budget holds")
     return 0
+
+
+def _cmd_certify(args: argparse.Namespace) -> int:
+    """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
+    certs = _certificates(args)
+    verdicts, layouts = _run_and_write(args, summary=False)
+    return _hold_to_certificates(certs, verdicts, layouts)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -411,7 +550,8 @@ def _add_speed_options(p: argparse.ArgumentParser) -> None:
 
 def _add_isolation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_parse_timeout, default=300.0, metavar="SECONDS",
-                   help="per call to a target (per target when timing), before it counts as hung (default 300)")
+                   help="per call to a target (per target when timing; per piece of 16 chunks in an exhaustive "
+                        "run), before it counts as hung (default 300)")
     p.add_argument("--memory-limit", type=_parse_memory, default=None, metavar="SIZE",
                    help="address-space cap of each target's worker process, e.g. 8G (default none)")
     p.add_argument("--no-isolation", action="store_true",
@@ -438,6 +578,14 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--skip-layout", action="store_true",
                    help="no layout-consistency checks (positions, lengths, strides, threads)")
+    p.add_argument("--exhaustive", action="store_true",
+                   help="judge every bit pattern of each format up to 32 bits (float32: all 2**32 inputs, "
+                        "streamed in chunks on all cores); float64 stays sampled")
+    p.add_argument("--jobs", type=_parse_jobs, default=None, metavar="N",
+                   help="worker processes of an exhaustive run (default: every core available)")
+    p.add_argument("--chunk", type=_parse_jobs, default=1 << 20, metavar="N",
+                   help="inputs per chunk of an exhaustive run: each worker holds one chunk and ~40 float64 "
+                        "arrays of its size (default 1048576: ~300 MB per worker)")
     _add_isolation_options(p)
 
 
@@ -475,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description=_cmd_report.__doc__)
     _add_selection(r)
     r.add_argument("--skip-speed", action="store_true", help="accuracy report only")
+    r.add_argument("--shard", type=_parse_shard, default=None, metavar="I/N",
+                   help="with --exhaustive: run the I-th of N slices of the inputs (I from 1) and write "
+                        "shard-I-of-N.json to --out, for `softplus-cert merge`")
     _add_speed_options(r)
     r.set_defaults(run=_cmd_report)
 
@@ -484,6 +635,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--certificate", action="append", metavar="PATH",
                    help="certificate TOML (repeatable; default: the built-in ones)")
     c.set_defaults(run=_cmd_certify)
+
+    m = sub.add_parser("merge", help="merge the shard files of an exhaustive run into one report",
+                       description=_cmd_merge.__doc__)
+    m.add_argument("shards", nargs="+", metavar="SHARD.json", help="every shard-I-of-N.json of the run")
+    m.add_argument("--out", default="reports/latest", metavar="DIR", help="output directory (default reports/latest)")
+    m.add_argument("--certify", action="store_true", help="also hold the verdicts to the certificates")
+    m.add_argument("--certificate", action="append", metavar="PATH",
+                   help="certificate TOML (repeatable; default: the built-in ones)")
+    m.set_defaults(run=_cmd_merge)
 
     d = sub.add_parser("draft-certificate", help="draft a certificate from an accuracy.json",
                        description=_cmd_draft.__doc__)

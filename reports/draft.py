@@ -84,7 +84,10 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=()) -> str:
         if math.isnan(max_ulp):
             max_ulp = 0.5
         lines += ["[[budget]]", f'format = "{v.format}"', f'fn = "{v.fn}"', f"beta = {_toml_float(v.beta)}",
-                  f"threshold = {thr}", f"max_ulp = {_toml_float(max_ulp)}"]
+                  f"threshold = {thr}"]
+        if v.mode == "exhaustive" and v.format == "float32":  # counts of 2**32 inputs: not a sample's
+            lines.append('mode = "exhaustive"')
+        lines.append(f"max_ulp = {_toml_float(max_ulp)}")
         for key, n in (("nonfinite", v.nonfinite_count), ("nan", v.nan_count),
                        ("monotonicity_violations", v.monotonicity_violations),
                        ("property_failures", sum(v.property_failures.values())),

@@ -1,0 +1,236 @@
+"""Exhaustive float32 runs for the command line: progress, checkpoints, shard files and their merge.
+
+An unsharded ``report --exhaustive`` judges every 32-bit combination over all 2**32 inputs with
+:func:`oracle.exhaustive.run_exhaustive`, one combination after another, with a progress bar in inputs
+(rate and time left). ``--shard i/n`` does the i-th of n slices of every such combination and writes
+``shard-i-of-n.json`` (schema :data:`SHARD_SCHEMA`): per combination the tally of the slice, the switch
+jumps and safe threshold (measured with the target), or the failure. :func:`merge_shards` checks that
+the n files belong together and cover everything once, and turns them into the verdicts an unsharded run
+gives (all but ``elapsed_s``, which is the shards' sum).
+
+Finished pieces go to ``<out>/checkpoints/`` as they finish; a run started again with the same options
+takes them from there instead of recomputing them, and a shard whose file is already written is not
+run again. Checkpoints are deleted once their combination is in a written report or shard file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, PIECE, ExhaustiveFailed, Shard, boundary_record,
+                               exhaustive_verdict, run_exhaustive)
+from oracle.formats import get_format
+from oracle.grid import Combo
+from oracle.judge import SCHEMA_VERSION, Verdict
+from oracle.tally import Tally
+
+__all__ = ["SHARD_SCHEMA", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
+           "shard_path", "shard_config", "verdict_of", "forget_checkpoints", "finished_shard"]
+
+SHARD_SCHEMA = "softplus-cert/shard/1"
+
+
+class ShardError(ValueError):
+    """Shard files that cannot be merged; the message says which and why."""
+
+
+def is_exhaustive(c: Combo) -> bool:
+    """Whether ``--exhaustive`` streams this combination over every bit pattern: formats up to 32 bits
+    (float64 cannot be)."""
+    return c.skip is None and get_format(c.fmt).bits <= EXHAUSTIVE_BITS
+
+
+def _identity(c: Combo, chunk: int) -> dict[str, Any]:
+    from oracle.cache import ORACLE_VERSION
+
+    try:
+        versions = {k: str(v) for k, v in c.target.versions().items()}
+    except Exception:  # noqa: BLE001 — a version query must not sink the run
+        versions = {}
+    return {"combo": c.id, "chunk": chunk, "piece": PIECE, "oracle": ORACLE_VERSION, "verdict": SCHEMA_VERSION,
+            "versions": versions}
+
+
+def shard_config(combos: Sequence[Combo], shard: Shard, chunk: int = CHUNK) -> dict[str, Any]:
+    """What every shard of one run must agree on."""
+    return {"shards": shard.count, "combinations": [_identity(c, chunk) for c in combos]}
+
+
+def shard_path(out: Path, shard: Shard) -> Path:
+    return Path(out) / f"shard-{shard.index}-of-{shard.count}.json"
+
+
+def _checkpoint(out: Path, c: Combo, shard: Shard | None) -> Path:
+    tail = f".shard-{shard.index}-of-{shard.count}" if shard else ""
+    return Path(out) / "checkpoints" / f"{c.id}{tail}.jsonl"
+
+
+def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, jobs: int | None = None,
+                         chunk: int = CHUNK, timeout: float = 300.0, memory_limit: int | None = None,
+                         quiet: bool = False) -> dict[str, Any]:
+    """One combination over every input (or one shard of them): a JSON-safe record with its tally,
+    its boundary measurements, or the failure; progress on stderr as inputs judged, with rate and ETA."""
+    from oracle.judge import json_safe
+
+    start = time.perf_counter()
+    rec: dict[str, Any] = {"id": c.id, "target": c.target.name, "format": c.fmt, "fn": c.fn, "beta": c.beta,
+                           "threshold": c.threshold, "device": getattr(c.target, "device", "cpu")}
+    label = c.id + (f" [shard {shard.label}]" if shard else "")
+    with _bar(label, quiet) as progress:
+        try:
+            tally = run_exhaustive(c.target, c.fmt, c.fn, c.beta, c.threshold, shard=shard, jobs=jobs,
+                                   chunk=chunk, checkpoint=_checkpoint(out, c, shard), identity=_identity(c, chunk),
+                                   progress=progress, timeout=timeout, memory_limit=memory_limit)
+            rec.update(status="ok", tally=tally.to_dict(),
+                       boundary=boundary_record(c.target, c.fmt, c.fn, c.beta, c.threshold))
+        except ExhaustiveFailed as e:
+            rec.update(status="error", reason=str(e))
+    rec["elapsed_s"] = time.perf_counter() - start
+    return json_safe(rec)
+
+
+def verdict_of(rec: dict[str, Any], tally: Tally | None = None) -> Verdict:
+    """The Verdict of a complete record (``tally``: the merged one, for a merge of shards)."""
+    if tally is None and rec.get("status") == "ok":
+        tally = Tally.from_dict(rec["tally"])
+    thr = rec["threshold"]
+    thr = math.inf if thr == "inf" else thr
+    return exhaustive_verdict(rec["target"], rec["format"], rec["fn"], rec["beta"], thr, tally,
+                              boundary=rec.get("boundary"), device=rec.get("device", "cpu"),
+                              failure=rec.get("reason") if rec.get("status") == "error" else None,
+                              elapsed_s=rec.get("elapsed_s", 0.0))
+
+
+def forget_checkpoints(out: Path, combos: Sequence[Combo], shard: Shard | None = None) -> None:
+    for c in combos:
+        _checkpoint(out, c, shard).unlink(missing_ok=True)
+    try:
+        (Path(out) / "checkpoints").rmdir()
+    except OSError:
+        pass  # not empty (other runs' checkpoints) or not there
+
+
+class _bar:
+    """A tqdm bar in inputs on stderr (rate, time left), fed by run_exhaustive's progress(done, total)."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.tqdm = label, quiet, None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from tqdm import tqdm
+
+        def progress(done: int, total: int) -> None:
+            if self.tqdm is None:
+                self.tqdm = tqdm(total=total, initial=done, desc=self.label, unit="x", unit_scale=True,
+                                 file=sys.stderr, mininterval=1.0, dynamic_ncols=True, smoothing=0.1)
+            else:
+                self.tqdm.update(done - self.tqdm.n)
+        return progress
+
+    def __exit__(self, *exc) -> None:
+        if self.tqdm is not None:
+            self.tqdm.close()
+
+
+# --- shard files ----------------------------------------------------------------------------------------
+
+def write_shard(path: Path, shard: Shard, config: dict[str, Any], env: dict[str, Any],
+                records: list[dict[str, Any]]) -> None:
+    from reports.accuracy import atomic_write_text
+
+    doc = {"schema": SHARD_SCHEMA, "shard": [shard.index, shard.count], "config": config, "environment": env,
+           "records": records}
+    atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+
+
+def finished_shard(path: Path, shard: Shard, config: dict[str, Any]) -> bool:
+    """Whether ``path`` already holds this shard of this run (so it need not run again)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (doc.get("schema") == SHARD_SCHEMA and doc.get("shard") == [shard.index, shard.count]
+            and doc.get("config") == config)
+
+
+def merge_shards(paths: Sequence[Path]) -> tuple[list[Verdict], dict[str, Any]]:
+    """(verdicts, environment) of a complete set of shard files; ShardError if they are not one.
+
+    The files must be shards 1..n of the same n, each once, written with the same selection, chunking,
+    oracle, verdict schema and target versions. The environment is the first shard's, with every
+    shard's date, machine and elapsed time under "shards".
+    """
+    docs = []
+    for p in paths:
+        try:
+            doc = json.loads(Path(p).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ShardError(f"{p}: cannot read: {e.strerror or e}") from None
+        except ValueError as e:
+            raise ShardError(f"{p}: not JSON ({e}); a shard file cut short?") from None
+        if not isinstance(doc, dict) or doc.get("schema") != SHARD_SCHEMA:
+            raise ShardError(f"{p}: not a shard file of schema {SHARD_SCHEMA!r}")
+        docs.append((Path(p), doc))
+    if not docs:
+        raise ShardError("no shard files given")
+    first_path, first = docs[0]
+    n = first["shard"][1]
+    seen: dict[int, Path] = {}
+    for p, doc in docs:
+        i, count = doc["shard"]
+        if count != n:
+            raise ShardError(f"{p} is shard {i}/{count}, but {first_path} belongs to a run of {n} shards")
+        if i in seen:
+            raise ShardError(f"shard {i}/{n} given twice: {seen[i]} and {p}")
+        seen[i] = p
+        if doc["config"] != first["config"]:
+            raise ShardError(f"{p} and {first_path} come from different runs: {_config_difference(first['config'], doc['config'])}")
+    missing = [i for i in range(1, n + 1) if i not in seen]
+    if missing:
+        raise ShardError(f"missing shard(s) {', '.join(f'{i}/{n}' for i in missing)} of {n}")
+    docs.sort(key=lambda pd: pd[1]["shard"][0])
+    verdicts = []
+    for k, ident in enumerate(first["config"]["combinations"]):
+        recs = [doc["records"][k] for _, doc in docs]
+        failed = [(doc["shard"][0], r) for (_, doc), r in zip(docs, recs) if r.get("status") != "ok"]
+        if failed:
+            i, r = failed[0]
+            bad = dict(recs[0], status="error", reason=f"shard {i}/{n}: {r.get('reason')}")
+            verdicts.append(verdict_of(bad))
+            continue
+        tally = None
+        for r in recs:
+            part = Tally.from_dict(r["tally"])
+            if part.start == part.stop:  # an empty shard (fewer chunks than shards)
+                continue
+            tally = part if tally is None else tally.merge(part)
+        merged = dict(recs[0], elapsed_s=sum(r.get("elapsed_s", 0.0) for r in recs))
+        try:
+            verdicts.append(verdict_of(merged, tally))
+        except ValueError as e:
+            raise ShardError(f"{ident['combo']}: {e}") from None
+    env = dict(first["environment"])
+    env["shards"] = [{"shard": f"{doc['shard'][0]}/{n}", "date": doc["environment"].get("date"),
+                      "cpu": doc["environment"].get("cpu"), "platform": doc["environment"].get("platform"),
+                      "elapsed_s": sum(r.get("elapsed_s", 0.0) for r in doc["records"])} for _, doc in docs]
+    return verdicts, env
+
+
+def _config_difference(a: dict, b: dict) -> str:
+    if a.get("shards") != b.get("shards"):
+        return f"{a.get('shards')} vs {b.get('shards')} shards"
+    ca, cb = a.get("combinations", []), b.get("combinations", [])
+    if [c["combo"] for c in ca] != [c["combo"] for c in cb]:
+        return "different combinations (targets, formats, functions or parameters)"
+    for x, y in zip(ca, cb):
+        if x != y:
+            keys = sorted(k for k in x if x.get(k) != y.get(k))
+            return f"{x['combo']} differs in {', '.join(keys)}: {[x[k] for k in keys]} vs {[y[k] for k in keys]}"
+    return "different settings"
