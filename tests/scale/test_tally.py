@@ -1,0 +1,93 @@
+"""Chunked measurement: a verdict does not depend on where the chunks are cut (oracle.tally)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import oracle
+from oracle.exhaustive import stream_values
+from oracle.formats import get_format
+from oracle.judge import judge
+from oracle.tally import Tally
+from oracle.ulp import errors_and_rounding
+from tests.scale.scale_targets import Faulty
+
+
+def _comparable(v):
+    d = v.to_dict()
+    d.pop("elapsed_s")
+    return d
+
+
+@pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
+def test_chunk_edges_lose_nothing(fn):
+    # cuts at odd places, at every input, and right between the faults' neighbours: same verdict
+    whole = judge(Faulty(), "float16", fn)
+    assert whole.monotonicity_violations >= 1
+    for chunk in (4099, 1000, 333):
+        assert _comparable(judge(Faulty(), "float16", fn, chunk=chunk)) == _comparable(whole), chunk
+
+
+def test_faults_are_all_measured():
+    v = judge(Faulty(), "float16", "softplus", chunk=777)
+    # independent expectations from the planted faults
+    finite = get_format("float16").all_values().astype(np.float64)
+    finite = finite[np.isfinite(finite)]
+    # non-finite results where the truth is finite: the +inf from 11 on, and the NaN at -1
+    assert v.nan_count == 1 and v.nonfinite_count == int((finite >= 11).sum()) + 1
+    assert v.histogram[">256"] >= 1  # the dip at 3.0: 0 where ~3.05 is due, thousands of ulps
+    assert v.worst[0].x == -1.0  # NaN ranks first, then the infinite errors in increasing x
+    assert [w.x for w in v.worst[1:]] == [11.0, 11.0078125, 11.015625, 11.0234375, 11.03125, 11.0390625,
+                                          11.046875, 11.0546875, 11.0625]
+    assert v.overflow_onset == 11.0 and v.true_overflow_onset is None
+    assert v.underflow_onset == -17.0 and v.monotonicity_examples[0][:2] == [2.998046875, 3.0]
+    assert v.property_failures["lower_bound"] == 1
+
+
+def _chunk_inputs(start, stop):
+    f = get_format("float16")
+    x = stream_values(f, start, stop)
+    y = Faulty().compute(x, 1.0, None)
+    ref, err = errors_and_rounding(y, x, "softplus", 1.0)
+    ym = Faulty().compute(-x, 1.0, None)
+    return x, y, ref, err, ym
+
+
+def test_clean_path_equals_the_general_one():
+    f = get_format("float16")
+    x, y, ref, err, ym = _chunk_inputs(20000, 30000)  # finite inputs, finite results: the clean path
+    assert np.isfinite(x.astype(np.float64)).all() and np.isfinite(y.astype(np.float64)).all()
+    kw = dict(start=20000, rank0=20000 - 1023, n_finite=2 * (f.max_bits + 1))
+    fast = Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, **kw)
+    slow = Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, _general=True, **kw)
+    assert fast.to_dict() == slow.to_dict()
+
+
+def test_merge_is_associative_and_checks_adjacency():
+    f = get_format("float16")
+    first, n_fin = 1023, 2 * (f.max_bits + 1)
+    parts = []
+    for a, b in ((0, 20000), (20000, 40000), (40000, 65536)):
+        x, y, ref, err, ym = _chunk_inputs(a, b)
+        parts.append(Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, start=a,
+                                    rank0=min(max(a - first, 0), n_fin), n_finite=n_fin))
+    left = parts[0].merge(parts[1]).merge(parts[2])
+    right = parts[0].merge(parts[1].merge(parts[2]))
+    assert left.to_dict() == right.to_dict()
+    assert Tally.from_dict(left.to_dict()).to_dict() == left.to_dict()  # JSON round trip, exact sums kept
+    with pytest.raises(ValueError, match="do not meet"):
+        parts[0].merge(parts[2])
+
+
+def test_mean_is_the_exact_mean_of_the_errors():
+    # independent: the floored-to-2**-32 errors summed as Python integers
+    v = judge(Faulty(), "float16", "softplus", chunk=5000)
+    from oracle.inputs import every_value
+
+    x = every_value("float16")  # what the judge judges (boundary points are among them)
+    y = Faulty().compute(x, 1.0, None)
+    err = oracle.ulp_error(y, x, "softplus")
+    err = err[np.isfinite(err) & ~np.isnan(x.astype(np.float64))]
+    total = sum(math.floor(e * 2 ** 32) for e in err.tolist())
+    assert v.mean_ulp == pytest.approx(total / 2 ** 32 / err.size, rel=1e-12)
