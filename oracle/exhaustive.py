@@ -285,6 +285,8 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
                         result = fut.result()
                     except cf.process.BrokenProcessPool:
                         codes = [c for c in _kill(ex) if c not in (None, 0)]
+                        # the pool ends the other workers with SIGTERM: the culprit's code is another
+                        codes.sort(key=lambda c: c == -signal.SIGTERM)
                         why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
                         raise ExhaustiveFailed(f"{why} on inputs {_span(f, p, chunk)}") from None
                     if isinstance(result, str):
