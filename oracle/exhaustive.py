@@ -142,7 +142,7 @@ def keep_freed_memory() -> bool:
 
 
 def _init_worker(payload: bytes, plugin_specs: list[str], memory_limit: int | None, fmt: str, fn: str,
-                 beta: float, threshold, chunk: int, worst_k: int) -> None:
+                 beta: float, threshold, chunk: int, worst_k: int, values: np.ndarray | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     keep_freed_memory()
     if memory_limit:
@@ -155,23 +155,30 @@ def _init_worker(payload: bytes, plugin_specs: list[str], memory_limit: int | No
         targets.load_target_module(spec)
     target = pickle.loads(payload)
     _WORKER.update(call=_caller(target, fn, beta, threshold), f=get_format(fmt), fn=fn, beta=beta,
-                   chunk=chunk, worst_k=worst_k)
+                   chunk=chunk, worst_k=worst_k, values=values)
+    if values is not None:
+        _WORKER["finite_before"] = np.concatenate([[0], np.cumsum(np.isfinite(values.astype(np.float64)))])
 
 
 def _measure_piece(lo: int, hi: int) -> Tally | str:
     """The tally of chunks [lo, hi) of the stream, or the reason the target failed there."""
     w = _WORKER
-    f, chunk = w["f"], w["chunk"]
-    first, n_finite = finite_span(f)
-    total = stream_size(f)
+    f, chunk, values = w["f"], w["chunk"], w["values"]
+    if values is None:
+        first, n_finite = finite_span(f)
+        total = stream_size(f)
+    else:
+        n_finite, total = int(w["finite_before"][-1]), values.size
     tally = None
     for c in range(lo, hi):
         start, stop = c * chunk, min((c + 1) * chunk, total)
-        x = stream_values(f, start, stop)
+        if values is None:
+            x, rank0 = stream_values(f, start, stop), min(max(start - first, 0), n_finite)
+        else:
+            x, rank0 = values[start:stop], int(w["finite_before"][start])
         try:
-            part = measure_chunk(w["call"], x, f, w["fn"], w["beta"], start=start,
-                                 rank0=min(max(start - first, 0), n_finite), n_finite=n_finite,
-                                 worst_k=w["worst_k"])
+            part = measure_chunk(w["call"], x, f, w["fn"], w["beta"], start=start, rank0=rank0,
+                                 n_finite=n_finite, worst_k=w["worst_k"])
         except ChunkFailed as failed:
             return _failure_reason(w["call"], failed.x, failed.cause)
         tally = part if tally is None else tally.merge(part, w["worst_k"])
@@ -234,7 +241,8 @@ def _kill(executor: cf.ProcessPoolExecutor) -> list[int | None]:
 
 
 def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, threshold: float | None = None, *,
-                   shard: Shard | None = None, jobs: int | None = None, chunk: int = CHUNK, piece: int = PIECE,
+                   values: np.ndarray | None = None, shard: Shard | None = None, jobs: int | None = None,
+                   chunk: int = CHUNK, piece: int | None = None,
                    checkpoint: Path | None = None, identity: dict[str, Any] | None = None,
                    progress: Callable[[int, int], None] | None = None, timeout: float = 300.0,
                    memory_limit: int | None = None, worst_k: int = 10) -> Tally:
@@ -246,34 +254,41 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     same path to resume an interrupted run; ``identity`` is what must match for its records to count).
     ``timeout``: seconds one piece may take before the target counts as hung. ExhaustiveFailed if the
     target raises, returns garbage, crashes or hangs; Ctrl-C stops the workers and keeps the checkpoint.
+
+    ``values``: instead of the stream, these inputs (in increasing x, NaN last, as an InputSet holds
+    them): how :func:`oracle.judge.judge` spreads a large sample over the cores.
     """
     from targets.isolation import _describe_exit as describe_exit
     from targets.registry import loaded_module_specs as plugin_specs
 
     f, beta = check_params(fmt, fn, beta, threshold)
-    if f.bits > EXHAUSTIVE_BITS:
+    if values is None and f.bits > EXHAUSTIVE_BITS:
         raise ValueError(f"{f.name} has 2**{f.bits} inputs: too many to judge exhaustively; sample it")
-    n_chunks = -(-stream_size(f) // chunk)
+    total_inputs = stream_size(f) if values is None else int(values.size)
+    n_chunks = -(-total_inputs // chunk)
     chunks = shard.chunks(n_chunks) if shard else range(n_chunks)
+    jobs = jobs or default_jobs()
+    if piece is None:  # PIECE chunks per task, fewer where that would leave workers idle
+        piece = max(1, min(PIECE, n_chunks // (4 * jobs)))
     pieces = piece_ranges(chunks, piece)
     ckpt = Checkpoint(checkpoint, identity or {}) if checkpoint else None
     done = dict(ckpt.done) if ckpt else {}
     done = {p: t for p, t in done.items() if p in set(pieces)}
 
     def size(p):
-        return min(p[1] * chunk, stream_size(f)) - p[0] * chunk
+        return min(p[1] * chunk, total_inputs) - p[0] * chunk
 
     total, finished = sum(size(p) for p in pieces), sum(size(p) for p in done)
     if progress:
         progress(finished, total)
     todo = [p for p in pieces if p not in done]
     if todo:
-        jobs = max(1, min(jobs or default_jobs(), len(todo)))
+        jobs = max(1, min(jobs, len(todo)))
         inner = _unwrap(target)
         ctx = mp.get_context("spawn")
         ex = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                     initargs=(pickle.dumps(inner), plugin_specs(), memory_limit, f.name, fn,
-                                              beta, threshold, chunk, worst_k))
+                                              beta, threshold, chunk, worst_k, values))
         try:
             running = {ex.submit(_measure_piece, *p): p for p in todo}
             last = time.monotonic()  # a hang shows as no piece finishing for `timeout` seconds
@@ -288,9 +303,9 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
                         # the pool ends the other workers with SIGTERM: the culprit's code is another
                         codes.sort(key=lambda c: c == -signal.SIGTERM)
                         why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
-                        raise ExhaustiveFailed(f"{why} on inputs {_span(f, p, chunk)}") from None
+                        raise ExhaustiveFailed(f"{why} on inputs {_span(f, p, chunk, values)}") from None
                     if isinstance(result, str):
-                        raise ExhaustiveFailed(f"{result} (in inputs {_span(f, p, chunk)})")
+                        raise ExhaustiveFailed(f"{result} (in inputs {_span(f, p, chunk, values)})")
                     done[p] = result
                     if ckpt:
                         ckpt.add(p, result)
@@ -302,7 +317,7 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
                     _kill(ex)
                     first = min(running.values())
                     raise ExhaustiveFailed(f"timed out: no piece of {chunk * piece:,} inputs finished within "
-                                           f"{timeout:g} s (from inputs {_span(f, first, chunk)})")
+                                           f"{timeout:g} s (from inputs {_span(f, first, chunk, values)})")
         except BaseException:
             _kill(ex)
             raise
@@ -313,12 +328,15 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     return tally
 
 
-def _span(f: Format, p: tuple[int, int], chunk: int) -> str:
-    lo = p[0] * chunk
-    hi = min(p[1] * chunk, stream_size(f)) - 1
-    a, b = (float(v) for v in stream_values(f, lo, lo + 1).astype(np.float64).tolist() +
-            stream_values(f, hi, hi + 1).astype(np.float64).tolist())
-    return f"x from {a!r} to {b!r}"
+def _span(f: Format, p: tuple[int, int], chunk: int, values: np.ndarray | None = None) -> str:
+    total = stream_size(f) if values is None else values.size
+    lo, hi = p[0] * chunk, min(p[1] * chunk, total) - 1
+
+    def at(i: int) -> float:
+        v = stream_values(f, i, i + 1) if values is None else values[i:i + 1]
+        with np.errstate(invalid="ignore"):
+            return float(v.astype(np.float64)[0])
+    return f"x from {at(lo)!r} to {at(hi)!r}"
 
 
 def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, threshold, tally: Tally | None, *,

@@ -163,12 +163,14 @@ class ChunkFailed(Exception):
 
 def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
           threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
-          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK) -> Verdict:
+          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None) -> Verdict:
     """Measure ``target`` (a :class:`targets.Target`) on one combination and return its Verdict.
 
     ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
     a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
-    The inputs are measured ``chunk`` at a time (the result does not depend on it). A target that declines
+    The inputs are measured ``chunk`` at a time (the result does not depend on it), spread over ``jobs``
+    worker processes when there are more than two chunks (:mod:`oracle.exhaustive`'s pool; default: this
+    process only). A target that declines
     the combination gives status "unsupported"; one that raises, or returns the wrong dtype or shape,
     gives status "error" with the cause — never an exception from here.
     """
@@ -186,6 +188,20 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
     call = _caller(target, fn, beta, threshold)
     x = inputs.x  # in increasing x, NaN last: the order a Tally needs
+    if jobs and jobs > 1 and x.size > 2 * chunk:
+        from .exhaustive import ExhaustiveFailed, run_exhaustive
+
+        try:
+            tally = run_exhaustive(target, f, fn, beta, threshold, values=x, jobs=jobs, chunk=chunk,
+                                   worst_k=worst_k)
+        except ExhaustiveFailed as e:
+            v.status, v.reason = "error", str(e)
+            v.elapsed_s = time.perf_counter() - start
+            return v
+        finish_verdict(v, tally, f, call=call)
+        boundary_measurements(v, call, f, fn, beta, switches, inputs.boundaries.get("linear_branch"))
+        v.elapsed_s = time.perf_counter() - start
+        return v
     finite_before = np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
     tally = None
     try:

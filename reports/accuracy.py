@@ -28,14 +28,15 @@ REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
 
 
 def run_grid(combos: Iterable[Combo], n: int | None, seed: int,
-             progress: Callable[[Combo], None] | None = None) -> list[Verdict]:
+             progress: Callable[[Combo], None] | None = None, jobs: int | None = None) -> list[Verdict]:
     """Judge each combination (skipped ones become "unsupported" verdicts), in order.
 
-    ``progress`` is called with each combination after it has been judged.
+    ``progress`` is called with each combination after it has been judged; ``jobs``: worker processes
+    for samples of more than two chunks (see :func:`oracle.judge.judge`).
     """
     out: list[Verdict] = []
     try:
-        _judge_all(combos, n, seed, progress, out)
+        _judge_all(combos, n, seed, progress, out, jobs)
     except KeyboardInterrupt:
         raise Interrupted(out) from None
     return out
@@ -49,13 +50,13 @@ class Interrupted(KeyboardInterrupt):
         self.verdicts = verdicts
 
 
-def _judge_all(combos, n, seed, progress, out: list[Verdict]) -> None:
+def _judge_all(combos, n, seed, progress, out: list[Verdict], jobs: int | None = None) -> None:
     for c in combos:
         if c.skip:
             out.append(Verdict(target=c.target.name, format=c.fmt, fn=c.fn, beta=c.beta,
                                threshold=c.threshold, status="unsupported", reason=c.skip))
         else:
-            out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed))
+            out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed, jobs=jobs))
             if progress:
                 progress(c)
 

@@ -224,7 +224,8 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     rest = [c for c in combos if c not in big]
     with _progress_bar(len(todo) - len(big), args.quiet) as advance:
         try:
-            verdicts = run_grid(rest, args.samples, args.seed, progress=advance)
+            verdicts = run_grid(rest, args.samples, args.seed, progress=advance,
+                                jobs=args.jobs if args.jobs is not None else _default_jobs())
         except Interrupted as stop:
             verdicts, interrupted = stop.verdicts, True
     done_big = []
@@ -282,6 +283,12 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
         summary_table(verdicts)
     print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
     return verdicts, layouts
+
+
+def _default_jobs() -> int:
+    from oracle.exhaustive import default_jobs
+
+    return default_jobs()
 
 
 def _verdict_id(v) -> str:
@@ -582,7 +589,8 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    help="judge every bit pattern of each format up to 32 bits (float32: all 2**32 inputs, "
                         "streamed in chunks on all cores); float64 stays sampled")
     p.add_argument("--jobs", type=_parse_jobs, default=None, metavar="N",
-                   help="worker processes of an exhaustive run (default: every core available)")
+                   help="worker processes for an exhaustive run or a sample of more than two chunks "
+                        "(default: every core available)")
     p.add_argument("--chunk", type=_parse_jobs, default=1 << 20, metavar="N",
                    help="inputs per chunk of an exhaustive run: each worker holds one chunk and ~40 float64 "
                         "arrays of its size (default 1048576: ~300 MB per worker)")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, PIECE, ExhaustiveFailed, Shard, boundary_record,
+from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, ExhaustiveFailed, Shard, boundary_record,
                                exhaustive_verdict, run_exhaustive)
 from oracle.formats import get_format
 from oracle.grid import Combo
@@ -52,7 +52,7 @@ def _identity(c: Combo, chunk: int) -> dict[str, Any]:
         versions = {k: str(v) for k, v in c.target.versions().items()}
     except Exception:  # noqa: BLE001 — a version query must not sink the run
         versions = {}
-    return {"combo": c.id, "chunk": chunk, "piece": PIECE, "oracle": ORACLE_VERSION, "verdict": SCHEMA_VERSION,
+    return {"combo": c.id, "chunk": chunk, "oracle": ORACLE_VERSION, "verdict": SCHEMA_VERSION,
             "versions": versions}
 
 
