@@ -82,9 +82,16 @@ def _enclose_arb(x: float, beta: float, fn: str, prec: int) -> tuple[Dyadic, Dya
             e = t.exp()
             s = e / (1 + e)
         lo, hi = s.lower(), s.upper()
-        # 0 < sigmoid < 1: clamp balls that spill over (extreme |t|).
+        # 0 < sigmoid < 1: clamp balls that spill over (extreme |t|); and sigmoid(t) is above 1/2 exactly
+        # when t > 0: a ball around 1/2 (tiny t) is cut there, so its binade is known without raising
+        # the precision until the radius falls below |t|/4.
         lo = flint.arb(0) if lo < 0 else lo
         hi = flint.arb(1) if hi > 1 else hi
+        half = flint.arb(0.5)
+        if t > 0 and lo < half:
+            lo = half
+        elif t < 0 and hi > half:
+            hi = half
         return _arb_endpoint(lo), _arb_endpoint(hi)
     finally:
         flint.ctx.prec = old
@@ -120,6 +127,11 @@ def _enclose_mpmath(x: float, beta: float, fn: str, prec: int) -> tuple[Dyadic, 
         lo, hi = s._mpi_
         lo = iv.mpf(0)._mpi_[0] if s.a < 0 else lo
         hi = iv.mpf(1)._mpi_[1] if s.b > 1 else hi
+        half = iv.mpf(0.5)
+        if t > 0 and s.a < half:  # sigmoid(t) > 1/2 exactly when t > 0 (see the arb backend)
+            lo = half._mpi_[0]
+        elif t < 0 and s.b > half:
+            hi = half._mpi_[1]
         return _iv_endpoint(lo), _iv_endpoint(hi)
     finally:
         iv.prec = old

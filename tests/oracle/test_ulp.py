@@ -110,3 +110,34 @@ def test_given_rounding_is_used_as_is():
     assert (oracle.ulp_error(y, x, rounded=r) == oracle.ulp_error(y, x)).all()
     inf_y = np.full_like(x, np.inf)
     assert (oracle.ulp_error(inf_y, x, rounded=inf_y) == 0).all()  # said to round to inf: inf is exact
+
+
+@pytest.mark.parametrize("backend", ["arb", "mpmath"])
+@pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
+def test_rounding_and_error_from_one_enclosure_match_plain_mpmath(fn, backend):
+    # independent: mpmath at 3000 bits (far beyond any cancellation here), rounded by numpy's
+    # float64 conversion of an mpf (exact for these normal results), error by direct subtraction
+    import mpmath
+
+    from oracle.exact import rounded_and_error
+    from oracle.formats import get_format
+
+    f64 = get_format("float64")
+    xs = [1e-300, -1e-300, 5e-324, -5e-324, 1e-17, -3e-9, 0.75, -2.5, 36.0, -40.0, 700.0, -745.0, 1e10]
+    for x in xs:
+        for y in (0.5, 0.6931471805599453, abs(x), 1e-310):
+            bits, err = rounded_and_error(x, y, 1.0, fn, f64, backend=backend)
+            with mpmath.workprec(3000):
+                t = mpmath.mpf(x)
+                exact = mpmath.log1p(mpmath.exp(t)) if fn == "softplus" else 1 / (1 + mpmath.exp(-t))
+                e = int(mpmath.floor(mpmath.log(exact, 2)))
+                if fn == "softplus_grad" and exact >= 1:  # 1 − e**-1e10 is 1 even at 3000 bits; sigmoid < 1
+                    e = -1
+                ulp = mpmath.mpf(2) ** (max(e, -1022) - 52)
+                want_err = float((mpmath.mpf(y) - exact) / ulp)
+                want = float(mpmath.nint(exact / ulp) * ulp)  # nearest multiple of the ulp (no ties here)
+            assert np.float64(want).view(np.uint64) == bits, (fn, x)
+            if math.isinf(want_err):  # beyond float64: 0.5 against a subnormal truth
+                assert err == want_err, (fn, x, y, err)
+            else:
+                assert abs(err - want_err) <= 2.0 ** -20 * max(1.0, abs(want_err) * 2.0 ** -30), (fn, x, y, err)
