@@ -229,8 +229,14 @@ def _unwrap(target):
     return getattr(target, "_target", target)
 
 
-def _kill(executor: cf.ProcessPoolExecutor) -> list[int | None]:
-    procs = list((getattr(executor, "_processes", None) or {}).values())
+def _workers(executor: cf.ProcessPoolExecutor) -> dict:
+    return dict(getattr(executor, "_processes", None) or {})
+
+
+def _kill(executor: cf.ProcessPoolExecutor, known: dict | None = None) -> list[int | None]:
+    """Kill the pool's workers (those it lists, and ``known`` ones it may have dropped once broken);
+    their exit codes."""
+    procs = list({**(known or {}), **_workers(executor)}.values())
     for p in procs:
         if p.is_alive():
             p.kill()
@@ -284,26 +290,33 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     todo = [p for p in pieces if p not in done]
     if todo:
         jobs = max(1, min(jobs, len(todo)))
-        inner = _unwrap(target)
+        try:
+            payload = pickle.dumps(_unwrap(target))
+        except Exception as e:  # noqa: BLE001 — e.g. a target defined in __main__ or holding a lock
+            raise ExhaustiveFailed(f"cannot send the target to worker processes ({type(e).__name__}: {e})") from None
         ctx = mp.get_context("spawn")
         ex = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(pickle.dumps(inner), plugin_specs(), memory_limit, f.name, fn,
+                                    initargs=(payload, plugin_specs(), memory_limit, f.name, fn,
                                               beta, threshold, chunk, worst_k, values))
         try:
             running = {ex.submit(_measure_piece, *p): p for p in todo}
+            known = _workers(ex)  # kept: a broken pool forgets its workers, and their exit codes with them
             last = time.monotonic()  # a hang shows as no piece finishing for `timeout` seconds
             while running:
                 ready, _ = cf.wait(running, timeout=min(timeout, 5.0), return_when=cf.FIRST_COMPLETED)
+                known.update(_workers(ex))
                 for fut in ready:
                     p = running.pop(fut)
                     try:
                         result = fut.result()
                     except cf.process.BrokenProcessPool:
-                        codes = [c for c in _kill(ex) if c not in (None, 0)]
+                        codes = [c for c in _kill(ex, known) if c not in (None, 0)]
                         # the pool ends the other workers with SIGTERM: the culprit's code is another
                         codes.sort(key=lambda c: c == -signal.SIGTERM)
                         why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
-                        raise ExhaustiveFailed(f"{why} on inputs {_span(f, p, chunk, values)}") from None
+                        # every piece in flight fails with the pool: this one is only one of them
+                        raise ExhaustiveFailed(f"{why} while judging inputs {_span(f, p, chunk, values)} "
+                                               f"(or another piece in flight)") from None
                     if isinstance(result, str):
                         raise ExhaustiveFailed(f"{result} (in inputs {_span(f, p, chunk, values)})")
                     done[p] = result

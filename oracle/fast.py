@@ -5,21 +5,24 @@ a mask of the elements where that enclosure is claimed; elsewhere the caller mus
 :func:`round_fast` turns the enclosure into a rounding decision: where ``lo`` and ``hi`` round to the
 same value of the target format, that value is the correctly rounded f(x).
 
-Error bound (main region, |t| ≤ 700 with t = βx computed in float64, u = 2**-53). Evaluated as
-``max(x, 0) + log1p(exp(-|t|)) / β`` and ``1/(1 + exp(-t))`` or ``e/(1 + e)``, every step is
-well-conditioned: an error of relative size δ in t moves log1p(exp(-|t|)) by at most |t|·δ relatively
-(since y/(1+y) ≤ log1p(y)), a relative error η in y moves log1p(y) by at most η, and sums of positive terms
-and quotients add at most u each. With libm's exp and log1p assumed within E ≤ 2**-48 (32 ulps; glibc and
-NumPy's SIMD kernels claim ≤ 4), the relative error is below
+Error bound (main region, |t| ≤ 700 with t = βx rounded to float64, u = 2**-53). The rounding error of t
+is not left to amplify: exp(-|t|) has condition number |t|, so an error of u|t| in t would cost |t|·u
+relatively — more than a float32 ulp's 2**-20th from |t| ≈ 200 on. Instead the exact remainder
+d = βx − t is computed (Dekker's two-product; 0 for β = 1 and powers of two) and exp(-|t|) is corrected by
+the factor 1 − sign(t)·d, which leaves only d²/2 < 2**-80. Evaluated as ``max(x, 0) + log1p(e) / β``
+and ``1/(1 + e)`` (t ≥ 0) or ``e/(1 + e)`` with that e, every further step is well-conditioned: a relative
+error η in e moves log1p(e) by at most η (since y/(1+y) ≤ log1p(y)), and sums of positive terms and
+quotients add at most u each. With libm's exp and log1p assumed within 2**-48 (32 ulps; glibc and NumPy's
+SIMD kernels claim ≤ 4), the relative error of v is below 2·2**-48 + 8u, which this module bounds by
 
-    ε(t) = 2·(|t| + 8)·u + 2**-46,
+    w = 16·u + 2**-46 + 2**-50,
 
-which this module widens further by 2**-50 for the arithmetic of the bound itself (lo = v·(1 − w),
-hi = v·(1 + w): three roundings of relative size u). Results under 2**-1020 (where v·w would leave the
-normal range) are not claimed; none occur in the main region, where v ≥ e**-700 > 2**-1010.
+the 2**-50 paying for the arithmetic of the bound itself (lo = v·(1 − w), hi = v·(1 + w): three roundings
+of relative size u). Results under 2**-1020 (where v·w would leave the normal range) are not claimed; none
+occur in the main region, where v ≥ e**-700 > 2**-1010.
 
-Tails (|t| > 700, t = ±inf included) use the same formula with |t| clamped to 700, so v is computed at
-t' = ±700, and need no libm accuracy beyond the main region's:
+Tails (|t| > 700, t = ±inf included) use the same formula with |t| clamped to 700 and no correction, so
+v is computed at t' = ±700, and need no libm accuracy beyond the main region's:
 
 * t > 700, softplus: v ∈ {x, next(x)} (the added e**-700/β is far below half an ulp of x > 700/β), and
   f(x) ∈ (x, x + e**-700/β); with w ≥ 2**-46, v·(1 − w) < x < f and v·(1 + w) > x·(1 + 2**-46) > f.
@@ -44,10 +47,33 @@ __all__ = ["enclose_f64", "round_fast", "round_enclosure", "MAIN_LIMIT"]
 #: |βx| up to which the libm-based evaluation is used; beyond it exp over- or underflows float64.
 MAIN_LIMIT = 700.0
 _U = 2.0 ** -53
-_LIBM_SLACK = 2.0 ** -46 + 2.0 ** -50
+_W = 16 * _U + 2.0 ** -46 + 2.0 ** -50  # the relative bound w of the module doc
 _TINY = 2.0 ** -1020  # v·(1 ± w) stays normal above this
 # added to every upper bound: covers the absolute error of a v that underflowed (lower tail, huge β)
 _SUBNORMAL_SLACK = 2.0 ** -1073
+
+
+def _product_remainder(x: np.ndarray, beta: float, t: np.ndarray) -> np.ndarray:
+    """βx − t exactly, for t = fl(βx) (Dekker's two-product); meaningful where neither the split nor
+    the product leaves the normal range (|x|, |β| < 2**996, |t| > 2**-900), which callers mask."""
+    split = 134217729.0  # 2**27 + 1
+    c = split * beta
+    bh = c - (c - beta)
+    bl = beta - bh
+    xh = x * split
+    xh -= xh - x
+    xl = x - xh
+    r = xh * bh
+    r -= t
+    r += xh * bl
+    r += xl * bh
+    r += xl * bl
+    return r
+
+
+def _is_power_of_two(beta: float) -> bool:
+    m, _ = np.frexp(beta)
+    return m == 0.5
 
 
 def enclose_f64(x: np.ndarray, beta: float, fn: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,6 +89,12 @@ def enclose_f64(x: np.ndarray, beta: float, fn: str) -> tuple[np.ndarray, np.nda
         am = np.fmin(a, MAIN_LIMIT)  # fmin drops NaN: exp() stays quiet everywhere
         e = np.negative(am)
         np.exp(e, out=e)  # exp(-min(|t|, 700)) in [e**-700, 1]
+        if not _is_power_of_two(beta):  # t = βx was rounded: correct exp(-|t|) to exp(-|βx|)
+            d = _product_remainder(x, beta, t)
+            d *= (a > 2.0 ** -900) & (a <= MAIN_LIMIT)  # elsewhere it is irrelevant (or not exact)
+            d *= np.sign(t)
+            d -= 1.0
+            e *= np.negative(d, out=d)
         if fn == "softplus":
             v = np.log1p(e)
             if beta != 1.0:
@@ -71,15 +103,9 @@ def enclose_f64(x: np.ndarray, beta: float, fn: str) -> tuple[np.ndarray, np.nda
         else:
             v = np.add(e, 1.0)
             np.divide(np.where(t >= 0, 1.0, e), v, out=v)
-        # w = ε(t) + 2**-50 in the main region; the |t| term is dropped beyond it (t = ±inf included)
-        w = np.multiply(am, a <= MAIN_LIMIT)
-        w *= 2.0 * _U
-        w += 16.0 * _U + _LIBM_SLACK
-        lo = 1.0 - w
-        lo *= v
+        lo = v * (1.0 - _W)
         lo *= t >= -MAIN_LIMIT  # lower tail: lo = 0
-        hi = np.add(w, 1.0, out=w)
-        hi *= v
+        hi = v * (1.0 + _W)
         hi += _SUBNORMAL_SLACK
         if fn == "softplus_grad":
             np.minimum(hi, 1.0, out=hi)  # sigmoid < 1

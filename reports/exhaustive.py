@@ -128,7 +128,7 @@ class _bar:
 
         def progress(done: int, total: int) -> None:
             if self.tqdm is None:
-                self.tqdm = tqdm(total=total, initial=done, desc=self.label, unit="x", unit_scale=True,
+                self.tqdm = tqdm(total=total, initial=done, desc=self.label, unit=" inputs", unit_scale=True,
                                  file=sys.stderr, mininterval=1.0, dynamic_ncols=True, smoothing=0.1)
             else:
                 self.tqdm.update(done - self.tqdm.n)

@@ -69,10 +69,15 @@ def test_enclosure_contains_the_exact_value():
         return mpmath.mpf((-man if sign else man, exp))
 
     rng = np.random.default_rng(2)
-    x = np.concatenate([rng.standard_normal(300) * 40, [-701.0, 701.0, -1e30, 1e30, 0.0, 1e-310]])
+    base = np.concatenate([rng.standard_normal(300) * 40, [-701.0, 701.0, -1e30, 1e30, 0.0, 1e-310]])
     for fn in ("softplus", "softplus_grad"):
-        for beta in (1.0, 1e-3, 1e30):
+        for beta in (1.0, 1e-3, 1 / 3, 7.5, 1e30):
+            # and |βx| across 100..700, where an uncorrected rounding of βx would cost most
+            mid = rng.uniform(100, 700, 200) * rng.choice([-1, 1], 200) / beta
+            x = np.concatenate([base, mid.astype(np.float32).astype(np.float64)])
             lo, hi, ok = enclose_f64(x, beta, fn)
+            if beta < 1e30:  # (there v = log1p(e)/β underflows on the negative side: not claimed)
+                assert ok[300 + 6:].all()
             for xi, l, h in zip(x[ok], lo[ok], hi[ok]):
                 a, b = enclose(float(xi), beta, fn, 200)  # rigorous, far tighter
                 assert mpmath.mpf(l) <= as_mpf(a) and as_mpf(b) <= mpmath.mpf(h), (fn, beta, xi)

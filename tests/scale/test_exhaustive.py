@@ -154,7 +154,7 @@ def test_interrupted_run_resumes_from_finished_pieces(unsharded, tmp_path):
 
 @pytest.mark.parametrize("mode, words", [
     ("raise_some", "raised ValueError: bad input in batch on 1 of 4,096 inputs; first: x = "),
-    ("segfault", "crashed: SIGSEGV on inputs x from"),
+    ("segfault", "crashed: SIGSEGV while judging inputs x from"),
     ("wrong_dtype", "returned float64 for float16 input"),
 ])
 def test_a_failing_target_is_an_error_with_its_cause(mode, words):
