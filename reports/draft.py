@@ -34,8 +34,9 @@ def _allow(n: int) -> int:
 
 
 def _why(v: Verdict) -> str:
+    inputs = f"{v.n_inputs} inputs" + (f", seed {v.seed}" if v.seed is not None else "")
     parts = [f"measured max {v.max_ulp:.4g} ulp, {100 * v.correctly_rounded_fraction:.2f}% correctly rounded "
-             f"({v.mode}, {v.n_inputs} inputs, seed {v.seed})"]
+             f"({v.mode}, {inputs})"]
     if v.nonfinite_count or v.nan_count:
         parts.append(f"{v.nonfinite_count} non-finite and {v.nan_count} NaN results where the truth is "
                      f"finite, from x = {v.overflow_onset!r} (true overflow onset: {v.true_overflow_onset!r})")

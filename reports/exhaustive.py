@@ -1,6 +1,7 @@
-"""Exhaustive float32 runs for the command line: progress, checkpoints, shard files and their merge.
+"""Exhaustive runs for the command line: progress, checkpoints, shard files and their merge.
 
-An unsharded ``report --exhaustive`` judges every 32-bit combination over all 2**32 inputs with
+An unsharded ``report --exhaustive`` judges every combination of a format up to 32 bits over all its bit
+patterns (float32: 2**32 inputs) with
 :func:`oracle.exhaustive.run_exhaustive`, one combination after another, with a progress bar in inputs
 (rate and time left). ``--shard i/n`` does the i-th of n slices of every such combination and writes
 ``shard-i-of-n.json`` (schema :data:`SHARD_SCHEMA`): per combination the tally of the slice, the switch
