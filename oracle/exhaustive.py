@@ -32,7 +32,7 @@ import numpy as np
 
 from .evaluate import check_params
 from .formats import Format, get_format
-from .judge import (ChunkFailed, Verdict, _caller, _failure_reason, boundary_measurements, finish_verdict,
+from .judge import (ChunkFailed, ExhaustiveFailed, Verdict, _caller, _failure_reason, boundary_measurements, finish_verdict,
                     measure_chunk, switch_points_of)
 from .tally import Tally
 
@@ -45,10 +45,6 @@ CHUNK = 1 << 20
 PIECE = 16
 #: Formats up to this width can be judged exhaustively (float32: 2**32 inputs).
 EXHAUSTIVE_BITS = 32
-
-
-class ExhaustiveFailed(RuntimeError):
-    """The target failed (raised, returned garbage, crashed or hung) somewhere in the stream."""
 
 
 @dataclass(frozen=True)

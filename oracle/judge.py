@@ -24,7 +24,7 @@ from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
 from .ulp import errors_and_rounding, ulp_error
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
-           "CHUNK", "measure_chunk", "finish_verdict", "boundary_measurements", "ChunkFailed",
+           "CHUNK", "measure_chunk", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
            "unsupported_reason"]
 
@@ -153,6 +153,11 @@ def from_json_safe(v):
 
 # --- the measurement ---------------------------------------------------------------------------------------
 
+class ExhaustiveFailed(RuntimeError):
+    """The target failed (raised, returned garbage, crashed or hung) in a pool's worker
+    (:mod:`oracle.exhaustive`); the message is the whole reason."""
+
+
 class ChunkFailed(Exception):
     """The target failed on a chunk: ``x`` the chunk, ``cause`` what it raised."""
 
@@ -188,35 +193,36 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
     call = _caller(target, fn, beta, threshold)
     x = inputs.x  # in increasing x, NaN last: the order a Tally needs
-    if jobs and jobs > 1 and x.size > 2 * chunk:
-        from .exhaustive import ExhaustiveFailed, run_exhaustive
-
-        try:
-            tally = run_exhaustive(target, f, fn, beta, threshold, values=x, jobs=jobs, chunk=chunk,
-                                   worst_k=worst_k)
-        except ExhaustiveFailed as e:
-            v.status, v.reason = "error", str(e)
-            v.elapsed_s = time.perf_counter() - start
-            return v
-        finish_verdict(v, tally, f, call=call)
-        boundary_measurements(v, call, f, fn, beta, switches, inputs.boundaries.get("linear_branch"))
-        v.elapsed_s = time.perf_counter() - start
-        return v
-    finite_before = np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
-    tally = None
     try:
-        for lo in range(0, max(x.size, 1), chunk):
-            part = measure_chunk(call, x[lo:lo + chunk], f, fn, beta, start=lo, rank0=int(finite_before[lo]),
-                                 n_finite=int(finite_before[-1]), worst_k=worst_k)
-            tally = part if tally is None else tally.merge(part, worst_k)
+        tally = _measure_all(target, call, x, f, fn, beta, threshold, chunk, worst_k, jobs)
     except ChunkFailed as failed:
         v.status, v.reason = "error", _failure_reason(call, failed.x, failed.cause)
+    except ExhaustiveFailed as failed:  # from the worker pool, with its reason complete
+        v.status, v.reason = "error", str(failed)
+    if v.status == "error":
         v.elapsed_s = time.perf_counter() - start
         return v
     finish_verdict(v, tally, f, call=call)
     boundary_measurements(v, call, f, fn, beta, switches, inputs.boundaries.get("linear_branch"))
     v.elapsed_s = time.perf_counter() - start
     return v
+
+
+def _measure_all(target, call, x: np.ndarray, f: Format, fn: str, beta: float, threshold, chunk: int,
+                 worst_k: int, jobs: int | None) -> Tally:
+    """The tally of every input of x (in increasing x), chunk by chunk: in this process, or on a pool of
+    ``jobs`` workers when there are more than two chunks. ChunkFailed / ExhaustiveFailed on failure."""
+    if jobs and jobs > 1 and x.size > 2 * chunk:
+        from .exhaustive import run_exhaustive
+
+        return run_exhaustive(target, f, fn, beta, threshold, values=x, jobs=jobs, chunk=chunk, worst_k=worst_k)
+    finite_before = np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
+    tally = None
+    for lo in range(0, max(x.size, 1), chunk):
+        part = measure_chunk(call, x[lo:lo + chunk], f, fn, beta, start=lo, rank0=int(finite_before[lo]),
+                             n_finite=int(finite_before[-1]), worst_k=worst_k)
+        tally = part if tally is None else tally.merge(part, worst_k)
+    return tally
 
 
 def measure_chunk(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, f: Format, fn: str, beta: float, *,

@@ -168,11 +168,11 @@ class Tally:
         xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
         t = cls(start=start, stop=start + xf.size, n=int(xf.size))
         fin, y_fin, r_fin = np.isfinite(xf), np.isfinite(yf), np.isfinite(rf)
-        same = f.to_bits(y) == f.to_bits(ref)
         if not _general and fin.all() and y_fin.all():
+            same = f.to_bits(y) == f.to_bits(ref)  # (no NaN result here to compare as equal)
             t._clean(xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k)
         else:
-            same |= np.isnan(yf) & np.isnan(rf)
+            same = same_results(y, ref, f)
             t._general(xf, yf, rf, err, fin, y_fin, r_fin, rank0, n_finite, start, worst_k)
         t.correct = int(same.sum())
         t._monotonicity(xf, yf)

@@ -240,8 +240,8 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
                 verdicts.append(verdict_of(rec))
         except KeyboardInterrupt:
             interrupted = True
-        order = {c.id: i for i, c in enumerate(combos)}
-        verdicts.sort(key=lambda v: order.get(_verdict_id(v), -1))
+        order = {(c.target.name, c.fmt, c.fn, c.beta, c.threshold): i for i, c in enumerate(combos)}
+        verdicts.sort(key=lambda v: order[(v.target, v.format, v.fn, v.beta, v.threshold)])
     agreement, device_agreement = [], []
     if not interrupted:
         from oracle.agreement import report_agreement
@@ -289,11 +289,6 @@ def _default_jobs() -> int:
     from oracle.exhaustive import default_jobs
 
     return default_jobs()
-
-
-def _verdict_id(v) -> str:
-    t = "default" if v.threshold is None else f"{v.threshold:g}"
-    return f"{v.target}-{v.format}-{v.fn}-b{v.beta:g}-t{t}"
 
 
 def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:

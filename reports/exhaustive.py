@@ -17,7 +17,6 @@ run again. Checkpoints are deleted once their combination is in a written report
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -97,10 +96,11 @@ def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, job
 
 def verdict_of(rec: dict[str, Any], tally: Tally | None = None) -> Verdict:
     """The Verdict of a complete record (``tally``: the merged one, for a merge of shards)."""
+    from oracle.judge import from_json_safe
+
     if tally is None and rec.get("status") == "ok":
         tally = Tally.from_dict(rec["tally"])
-    thr = rec["threshold"]
-    thr = math.inf if thr == "inf" else thr
+    thr = from_json_safe(rec["threshold"])  # "inf" in JSON
     return exhaustive_verdict(rec["target"], rec["format"], rec["fn"], rec["beta"], thr, tally,
                               boundary=rec.get("boundary"), device=rec.get("device", "cpu"),
                               failure=rec.get("reason") if rec.get("status") == "error" else None,

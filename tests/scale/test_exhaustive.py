@@ -175,3 +175,16 @@ def test_a_hanging_target_times_out():
 def test_too_wide_a_format_is_refused():
     with pytest.raises(ValueError, match="too many to judge exhaustively"):
         run_exhaustive(Faulty(), "float64", "softplus")
+
+
+def test_a_large_sample_on_the_pool_gives_the_in_process_verdict():
+    from oracle.judge import judge
+
+    for fn in ("softplus", "softplus_grad"):
+        here = judge(Faulty(), "float16", fn, chunk=4096)
+        pooled = judge(Faulty(), "float16", fn, chunk=4096, jobs=2)
+        assert _same(pooled, here)
+    from tests.reliability.hostile_targets import Broken
+
+    v = judge(Broken("broken", "raise_some"), "float16", "softplus", chunk=4096, jobs=2)
+    assert v.status == "error" and "raised ValueError: bad input in batch on 1 of 4,096 inputs" in v.reason
