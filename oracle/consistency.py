@@ -41,7 +41,6 @@ value's ulp where f(x) overflows; inf where one result is NaN or infinite and th
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
@@ -49,6 +48,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_float64
+from .exhaustive import default_jobs
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
 from .judge import (checked_output, describe_failure, from_json_safe, json_safe, same_results,
@@ -253,13 +253,6 @@ def _tiled(length: int) -> Callable:
     return run
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _plan(f: Format, widths: Sequence[int]) -> list[_Layout]:
     lengths = sorted({L for w in widths for L in (w - 1, w, w + 1) if L > 1} | {LONG_LENGTH})
     out = [_Layout("len=1", _singles(SINGLE_INPUTS))]
@@ -271,7 +264,7 @@ def _plan(f: Format, widths: Sequence[int]) -> list[_Layout]:
     out += [_Layout("strided[::2]", _strided), _Layout("transposed", _transposed(rows)),
             _Layout(f"rows[:, :{row}]", _rows(row)), _Layout(f"len={THREAD_LENGTH}", _tiled(THREAD_LENGTH)),
             _Layout("threads=1", _tiled(THREAD_LENGTH), threads=1),
-            _Layout("threads=all", _tiled(THREAD_LENGTH), threads=_usable_cpus())]
+            _Layout("threads=all", _tiled(THREAD_LENGTH), threads=default_jobs())]
     return out
 
 
@@ -376,7 +369,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
             if lay.threads is not None:
                 if can_thread is None:
                     threads_changed = can_thread = bool(getattr(target, "set_threads", lambda n: False)(lay.threads))
-                    rep.threads_all = _usable_cpus() if can_thread else None
+                    rep.threads_all = default_jobs() if can_thread else None
                 elif can_thread:
                     target.set_threads(lay.threads)
                 if not can_thread:
