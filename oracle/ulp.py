@@ -51,14 +51,12 @@ def pow2(k: np.ndarray) -> np.ndarray:
 
 def ulp_f64(v: np.ndarray, fmt: Format) -> np.ndarray:
     """ulp(v) in ``fmt`` for float64 values v, as float64 (= 2**ulp_exponent_f64(v, fmt))."""
+    k = ulp_exponent_f64(v, fmt)
     if fmt.emin - fmt.p + 1 < -1022:  # float64's own subnormal quantum: not a normal float64
-        return np.ldexp(1.0, ulp_exponent_f64(v, fmt))
-    field = (np.ascontiguousarray(v, dtype=np.float64).view(np.uint64) >> np.uint64(52)).astype(np.int64)
-    field &= 0x7FF
-    np.maximum(field, fmt.emin + 1023, out=field)
-    field -= fmt.p - 1
-    field <<= 52
-    return field.view(np.float64)
+        return np.ldexp(1.0, k)
+    k += 1023  # the biased exponent field of 2**k, ≥ 1 here (±inf and NaN give some finite value)
+    k <<= 52
+    return k.view(np.float64)
 
 
 def _ulp_exponent_upper(hi: np.ndarray, lo: np.ndarray, fmt: Format) -> np.ndarray:
