@@ -175,9 +175,8 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
     The inputs are measured ``chunk`` at a time (the result does not depend on it), spread over ``jobs``
     worker processes when there are more than two chunks (:mod:`oracle.exhaustive`'s pool; default: this
-    process only). A target that declines
-    the combination gives status "unsupported"; one that raises, or returns the wrong dtype or shape,
-    gives status "error" with the cause — never an exception from here.
+    process only). A target that declines the combination gives status "unsupported"; one that raises,
+    or returns the wrong dtype or shape, gives status "error" with the cause — never an exception from here.
     """
     f, beta = check_params(fmt, fn, beta, threshold)
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
