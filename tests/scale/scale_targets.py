@@ -10,6 +10,8 @@ class Faulty(Target):
     """float16 softplus from the oracle, with faults that every accumulated measurement must see:
 
     * x in [2, 2.5): one ulp up (errors, histogram, worst inputs, identity);
+    * x = 2.0: 2.0 itself, below softplus(1.999) (a dip at the first input of a 4096-input chunk of the
+      stream: only the seam between two chunks or shards sees it);
     * x = 3.0: 0 (a dip: monotonicity, lower bound; 1000s of ulps: the ">256" bin);
     * x ≥ 11: +inf (overflow onset, non-finite count), x in (-20, -17]: 0 (underflow onset);
     * x = -1.0: NaN (NaN count).
@@ -24,6 +26,7 @@ class Faulty(Target):
         up = (x >= 2) & (x < 2.5)
         bits = y.view(np.uint16)
         bits[up] += 1
+        y[x == 2] = 2
         y[x == 3] = 0
         y[x >= 11] = np.inf
         y[(x > -20) & (x <= -17)] = 0

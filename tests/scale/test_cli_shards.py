@@ -44,7 +44,7 @@ def test_shards_then_merge_give_the_unsharded_report_and_certify(tmp_path, capsy
     loose = tmp_path / "loose.toml"
     loose.write_text('target = "faulty"\n[[budget]]\nmax_ulp = 0.5\nreason = "sampled runs"\n'
                      '[[budget]]\nmode = "exhaustive"\nmax_ulp = 1e9\nnonfinite = 20000\nnan = 1\n'
-                     'monotonicity_violations = 1\nproperty_failures = 1000\npremature_overflow = true\n'
+                     'monotonicity_violations = 2\nproperty_failures = 1000\npremature_overflow = true\n'
                      'premature_underflow = true\nreason = "the planted faults, over every input"\n')
     assert measured["nonfinite_count"] < 20000
     assert main(["merge", *shards, "--out", str(tmp_path / "m3"), "--certify", "--certificate", str(loose)]) == 0

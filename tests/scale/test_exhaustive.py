@@ -81,7 +81,9 @@ def test_exhaustive_run_equals_the_in_process_judge_on_every_pattern(unsharded, 
 
 def test_shards_merge_to_the_unsharded_verdict(unsharded, tmp_path):
     want = _verdict(unsharded["softplus"])
-    for count in (3, 5, 20):  # 20 shards of 16 chunks: some are empty
+    f = get_format("float16")
+    assert float(stream_values(f, 12 * CHUNK, 12 * CHUNK + 1)[0]) == 2.0  # the dip starts chunk 12
+    for count in (3, 4, 5, 20):  # 4: a shard starts at chunk 12; 20 shards of 16 chunks: some are empty
         parts = [run_exhaustive(Faulty(), "float16", "softplus", chunk=CHUNK, piece=4, jobs=1,
                                 shard=Shard(i, count)) for i in range(1, count + 1)]
         tally = None
