@@ -32,8 +32,8 @@ import numpy as np
 
 from .evaluate import check_params
 from .formats import Format, get_format
-from .judge import (ChunkFailed, ExhaustiveFailed, Verdict, _caller, _failure_reason, boundary_measurements, finish_verdict,
-                    measure_chunk, switch_points_of)
+from .judge import (ChunkFailed, ExhaustiveFailed, Verdict, _caller, _failure_reason, boundary_measurements,
+                    finish_verdict, finite_before, sample_chunks, switch_points_of, tally_chunks)
 from .tally import Tally
 
 __all__ = ["CHUNK", "PIECE", "Shard", "ExhaustiveFailed", "stream_size", "stream_values", "finite_span",
@@ -152,7 +152,7 @@ def _init_worker(payload: bytes, plugin_specs: list[str], memory_limit: int | No
     _WORKER.update(call=_caller(target, fn, beta, threshold), f=get_format(fmt), fn=fn, beta=beta,
                    chunk=chunk, worst_k=worst_k, values=values)
     if values is not None:
-        _WORKER["finite_before"] = np.concatenate([[0], np.cumsum(np.isfinite(values.astype(np.float64)))])
+        _WORKER["before"] = finite_before(values)
 
 
 def _measure_piece(lo: int, hi: int) -> Tally | str:
@@ -162,22 +162,15 @@ def _measure_piece(lo: int, hi: int) -> Tally | str:
     if values is None:
         first, n_finite = finite_span(f)
         total = stream_size(f)
+        chunks = ((c * chunk, stream_values(f, c * chunk, min((c + 1) * chunk, total)),
+                   min(max(c * chunk - first, 0), n_finite)) for c in range(lo, hi))
     else:
-        n_finite, total = int(w["finite_before"][-1]), values.size
-    tally = None
-    for c in range(lo, hi):
-        start, stop = c * chunk, min((c + 1) * chunk, total)
-        if values is None:
-            x, rank0 = stream_values(f, start, stop), min(max(start - first, 0), n_finite)
-        else:
-            x, rank0 = values[start:stop], int(w["finite_before"][start])
-        try:
-            part = measure_chunk(w["call"], x, f, w["fn"], w["beta"], start=start, rank0=rank0,
-                                 n_finite=n_finite, worst_k=w["worst_k"])
-        except ChunkFailed as failed:
-            return _failure_reason(w["call"], failed.x, failed.cause)
-        tally = part if tally is None else tally.merge(part, w["worst_k"])
-    return tally
+        n_finite = int(w["before"][-1])
+        chunks = sample_chunks(values, chunk, w["before"], lo, hi)
+    try:
+        return tally_chunks(w["call"], f, w["fn"], w["beta"], chunks, n_finite, w["worst_k"])
+    except ChunkFailed as failed:
+        return _failure_reason(w["call"], failed.x, failed.cause)
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
 from .ulp import errors_and_rounding, ulp_error
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
-           "CHUNK", "measure_chunk", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
+           "CHUNK", "measure_chunk", "tally_chunks", "sample_chunks", "finite_before", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
            "unsupported_reason"]
 
@@ -215,11 +215,29 @@ def _measure_all(target, call, x: np.ndarray, f: Format, fn: str, beta: float, t
         from .exhaustive import run_exhaustive
 
         return run_exhaustive(target, f, fn, beta, threshold, values=x, jobs=jobs, chunk=chunk, worst_k=worst_k)
-    finite_before = np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
+    before = finite_before(x)
+    return tally_chunks(call, f, fn, beta, sample_chunks(x, chunk, before), int(before[-1]), worst_k)
+
+
+def finite_before(x: np.ndarray) -> np.ndarray:
+    """finite_before(x)[i]: how many of x[:i] are finite (length x.size + 1)."""
+    return np.concatenate([[0], np.cumsum(np.isfinite(to_float64(x)))])
+
+
+def sample_chunks(x: np.ndarray, chunk: int, before: np.ndarray, lo: int = 0, hi: int | None = None):
+    """(start, inputs, rank of the first finite one) for chunks lo..hi of an input array in increasing x
+    (``before``: its :func:`finite_before`); an empty array still gives one (empty) chunk."""
+    hi = max(-(-x.size // chunk), 1) if hi is None else hi
+    for c in range(lo, hi):
+        start = c * chunk
+        yield start, x[start:start + chunk], int(before[min(start, x.size)])
+
+
+def tally_chunks(call, f: Format, fn: str, beta: float, chunks, n_finite: int, worst_k: int) -> Tally:
+    """The merged tally of (start, inputs, rank0) chunks in increasing x (see :func:`measure_chunk`)."""
     tally = None
-    for lo in range(0, max(x.size, 1), chunk):
-        part = measure_chunk(call, x[lo:lo + chunk], f, fn, beta, start=lo, rank0=int(finite_before[lo]),
-                             n_finite=int(finite_before[-1]), worst_k=worst_k)
+    for start, x, rank0 in chunks:
+        part = measure_chunk(call, x, f, fn, beta, start=start, rank0=rank0, n_finite=n_finite, worst_k=worst_k)
         tally = part if tally is None else tally.merge(part, worst_k)
     return tally
 

@@ -217,15 +217,17 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
         raise UsageError(f"output directory {out} is not writable ({e.strerror}); pass --out DIR") from None
     todo = [c for c in combos if not c.skip]
     if getattr(args, "shard", None) is not None:
-        return _run_shard(args, chosen, combos, out)
+        return _run_shard(args, chosen, combos, todo, out)
+    from oracle.exhaustive import default_jobs
+
     big = _exhaustive_selection(args, todo)
+    jobs = args.jobs or default_jobs()
     print(f"judging {len(todo)} combinations of {len(chosen)} targets -> {out}", file=sys.stderr)
     interrupted = False
     rest = [c for c in combos if c not in big]
     with _progress_bar(len(todo) - len(big), args.quiet) as advance:
         try:
-            verdicts = run_grid(rest, args.samples, args.seed, progress=advance,
-                                jobs=args.jobs if args.jobs is not None else _default_jobs())
+            verdicts = run_grid(rest, args.samples, args.seed, progress=advance, jobs=jobs)
         except Interrupted as stop:
             verdicts, interrupted = stop.verdicts, True
     done_big = []
@@ -234,7 +236,7 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
 
         try:
             for c in big:
-                rec = run_exhaustive_combo(c, out, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
+                rec = run_exhaustive_combo(c, out, jobs=jobs, chunk=args.chunk, timeout=args.timeout,
                                            memory_limit=args.memory_limit, quiet=args.quiet)
                 done_big.append(c)
                 verdicts.append(verdict_of(rec))
@@ -261,7 +263,7 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
                 layouts = run_layout_checks(layout_combos, args.seed, progress=advance)
             except Interrupted as stop:
                 layouts, interrupted = stop.verdicts, True
-    env = environment(args.seed, [t for t in chosen if not any(c.skip for c in combos if c.target is t)])
+    env = environment(args.seed, _available(chosen, combos))
     env["complete"] = not interrupted
     write_json(out / "accuracy.json", verdicts, env, agreement=agreement, device_agreement=device_agreement,
                layout=layouts)
@@ -285,10 +287,9 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     return verdicts, layouts
 
 
-def _default_jobs() -> int:
-    from oracle.exhaustive import default_jobs
-
-    return default_jobs()
+def _available(chosen, combos) -> list:
+    """The chosen targets that run here (an unavailable one appears among the combinations as a skip)."""
+    return [t for t in chosen if not any(c.skip for c in combos if c.target is t)]
 
 
 def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
@@ -308,7 +309,7 @@ def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
     return big
 
 
-def _run_shard(args: argparse.Namespace, chosen, combos, out) -> None:
+def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> None:
     """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there)."""
     from reports.environment import environment
     from reports.exhaustive import (finished_shard, forget_checkpoints, is_exhaustive, run_exhaustive_combo,
@@ -317,7 +318,6 @@ def _run_shard(args: argparse.Namespace, chosen, combos, out) -> None:
     shard = args.shard
     if not getattr(args, "exhaustive", False):
         raise UsageError("--shard splits an exhaustive run: add --exhaustive")
-    todo = [c for c in combos if not c.skip]
     others = sorted({c.fmt for c in todo if not is_exhaustive(c)})
     if others:
         raise UsageError(f"--shard splits exhaustive runs, and {', '.join(others)} cannot be one; "
@@ -331,7 +331,7 @@ def _run_shard(args: argparse.Namespace, chosen, combos, out) -> None:
     print(f"shard {shard.label} of {len(todo)} exhaustive combinations -> {path}", file=sys.stderr)
     records = [run_exhaustive_combo(c, out, shard=shard, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
                                     memory_limit=args.memory_limit, quiet=args.quiet) for c in todo]
-    env = environment(None, [t for t in chosen if not any(c.skip for c in combos if c.target is t)])
+    env = environment(None, _available(chosen, combos))
     write_shard(path, shard, config, env, records)
     forget_checkpoints(out, todo, shard)
     failed = [r for r in records if r["status"] != "ok"]
