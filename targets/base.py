@@ -120,6 +120,17 @@ class Target(ABC):
         """Library versions this target's results depend on, for reports ({} if none worth naming)."""
         return {}
 
+    def code_path(self) -> dict[str, str]:
+        """The instruction-set path this target's results depend on: ``{"path": label, ...details}``; the label
+        ("avx512", "avx2", "baseline", "neon", …) is what certificates select on (budget key ``path``).
+
+        Called in the process that computes (an isolated worker answers for itself). Default: the CPU's best
+        ISA (:func:`targets.cpu_path.host_path`).
+        """
+        from . import cpu_path  # lazy, like the frameworks: most callers never ask
+
+        return cpu_path.host_path()
+
     def set_threads(self, n: int | None) -> bool:
         """Set the implementation's intra-op thread count: ``n`` (≥ 1) threads, or back to its own default for None.
 

@@ -1,8 +1,8 @@
 """Running a target in a worker process, so that a crash, a hang or a runaway allocation stays there.
 
 :class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: everything cheap (name, formats, ``check``,
-switch points, versions) is answered in this process; ``softplus``, ``softplus_grad`` and ``set_threads`` run
-in a worker process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their
+switch points, versions) is answered in this process; ``softplus``, ``softplus_grad``, ``set_threads`` and
+``code_path`` (the instruction-set path is the worker's, which may be capped by ``env``) run in a worker process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their
 thread pools). The worker lives as long as the wrapper, so the framework is imported once per target and a
 well-behaved target pays only the pickling of its arrays through a pipe. Arrays keep their memory layout on
 the way (a sliced or transposed view arrives as such a view, not as the contiguous copy pickle would make),
@@ -16,15 +16,20 @@ Failures come back as exceptions of their own kind, each with a one-line cause:
 
 After a timeout or a crash the next call starts a fresh worker. ``memory_limit`` (bytes) caps the worker's
 address space (RLIMIT_AS), so an allocation storm ends as a MemoryError or a crash of the worker alone.
+``env`` (variable → value) is set in the worker's environment before it starts, so frameworks read it at
+import: ``targets.cpu_path.AVX2_CAP`` holds them to AVX2 in that worker alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import pickle
 import signal
+import threading
 import traceback
-from typing import Any
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -125,13 +130,39 @@ def _serve(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | No
                 return
 
 
+_ENVIRON_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _environ(env: Mapping[str, str] | None) -> Iterator[None]:
+    """os.environ with ``env`` applied, for the start of a spawned process (which copies it); restored
+    afterwards. spawn has no environment argument, and the variables must be there before the child
+    imports NumPy (which the unpickling of its entry point already does)."""
+    if not env:
+        yield
+        return
+    with _ENVIRON_LOCK:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 class _Worker:
-    def __init__(self, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
+    def __init__(self, payload: bytes, plugin_specs: list[str], memory_limit: int | None,
+                 env: Mapping[str, str] | None = None) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(child, payload, plugin_specs, memory_limit),
                                 daemon=True, name="softplus-cert-target")
-        self.proc.start()
+        with _environ(env):
+            self.proc.start()
         child.close()
 
     def call(self, method: str, args: tuple, timeout: float) -> Any:
@@ -173,8 +204,9 @@ class IsolatedTarget:
     """
 
     def __init__(self, target, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
-                 plugin_specs: list[str] | None = None) -> None:
+                 plugin_specs: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
         self._target = target
+        self._env = dict(env or {})
         self._payload = pickle.dumps(target)
         self._timeout = timeout
         self._memory_limit = memory_limit
@@ -190,12 +222,13 @@ class IsolatedTarget:
         return getattr(self._target, name)
 
     def __repr__(self) -> str:
-        return f"<isolated {self._target!r}>"
+        capped = f" with {sorted(self._env)}" if self._env else ""
+        return f"<isolated {self._target!r}{capped}>"
 
     def _call(self, method: str, *args) -> Any:
         try:
             if self._worker is None or not self._worker.alive():
-                self._worker = _Worker(self._payload, self._plugins, self._memory_limit)
+                self._worker = _Worker(self._payload, self._plugins, self._memory_limit, self._env)
                 if self._threads is not None:  # a fresh worker after a crash: the caller's setting holds
                     self._worker.call("set_threads", (self._threads,), self._timeout)
             return self._worker.call(method, args, self._timeout)
@@ -208,6 +241,10 @@ class IsolatedTarget:
 
     def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
         return self._call("softplus_grad", np.asarray(x), beta, threshold)
+
+    def code_path(self) -> dict[str, str]:
+        """The wrapped target's instruction-set path as the worker sees it (its environment may cap it)."""
+        return self._call("code_path")
 
     def set_threads(self, n: int | None) -> bool:
         """The wrapped target's ``set_threads``, run in the worker (where the framework's thread pool is)."""

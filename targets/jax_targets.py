@@ -23,7 +23,7 @@ import numpy as np
 
 from oracle.formats import FORMATS, Format, format_of
 
-from . import marshal
+from . import cpu_path, marshal
 from .base import Target, import_module, missing_module, speed_inputs
 
 __all__ = ["JaxSoftplus", "TARGETS"]
@@ -65,6 +65,10 @@ class JaxSoftplus(Target):
         import jaxlib
 
         return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+    def code_path(self) -> dict[str, str]:
+        """The level XLA compiles for here: the host's, capped by ``--xla_cpu_max_isa`` (``cpu_path.xla_path()``)."""
+        return cpu_path.xla_path()
 
     def roundtrip(self, x: np.ndarray) -> np.ndarray:
         _jax()

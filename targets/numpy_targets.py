@@ -35,6 +35,7 @@ import numpy as np
 
 from oracle.formats import FORMATS, Format, get_format
 
+from . import cpu_path
 from .base import Params, Target, speed_inputs
 
 __all__ = ["NumpyFormulation", "TARGETS", "numpy_kernels"]
@@ -94,6 +95,10 @@ class NumpyFormulation(Target):
         import ml_dtypes
 
         return {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
+
+    def code_path(self) -> dict[str, str]:
+        """The highest SIMD target NumPy dispatches to in this process (``cpu_path.numpy_path()``)."""
+        return cpu_path.numpy_path()
 
     def compute(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
         t = x.dtype.type

@@ -39,7 +39,7 @@ import numpy as np
 
 from oracle.formats import Format, format_of, get_format
 
-from . import marshal
+from . import cpu_path, marshal
 from .base import Target, TargetOutputError, import_module, missing_module, speed_inputs
 
 __all__ = ["TFFormulation", "TARGETS"]
@@ -90,6 +90,16 @@ class TFFormulation(Target):
     def versions(self) -> dict[str, str]:
         return {"tensorflow": _tf().__version__,
                 "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(default)")}
+
+    def code_path(self) -> dict[str, str]:
+        """What oneDNN may use here (``cpu_path.onednn_path()``) and whether TensorFlow's oneDNN ops are on.
+
+        tf.nn.softplus itself runs no oneDNN primitive in TF 2.21 (ONEDNN_VERBOSE shows none; it is an Eigen
+        kernel compiled into the wheel), so this path is that of the oneDNN ops around it, stated all the same.
+        """
+        out = cpu_path.onednn_path()
+        out["tensorflow.onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(default)")
+        return out
 
     def roundtrip(self, x: np.ndarray) -> np.ndarray:
         tf = _tf()

@@ -28,7 +28,7 @@ import numpy as np
 
 from oracle.formats import Format, format_of, get_format
 
-from . import marshal
+from . import cpu_path, marshal
 from .base import Params, Target, import_module, missing_module, speed_inputs
 
 __all__ = ["TorchSoftplus", "TARGETS"]
@@ -69,6 +69,17 @@ class TorchSoftplus(Target):
         elif torch.cuda.is_available():
             out["cuda"] = str(torch.version.cuda)
             out["gpu"] = torch.cuda.get_device_name()
+        return out
+
+    def code_path(self) -> dict[str, str]:
+        """CPU: torch's capability (``cpu_path.torch_path()``: "AVX512", "AVX2", "DEFAULT" as our labels).
+        CUDA: ``{"path": "cuda", "torch.cuda": <CUDA version>}``, plus the GPU's name where a device is visible."""
+        torch = import_module("torch")
+        if self.device == "cpu":
+            return cpu_path.torch_path()
+        out = {cpu_path.PATH_KEY: "cuda", "torch.cuda": str(torch.version.cuda or "")}
+        if torch.cuda.is_available():  # the name costs one device query, as versions() makes anyway
+            out["torch.gpu"] = torch.cuda.get_device_name()
         return out
 
     def switch_points(self, fmt, beta: float = 1.0, threshold: float | None = None) -> list[float]:
