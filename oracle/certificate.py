@@ -19,12 +19,20 @@ A certificate is a TOML file per target::
 
 Keys of a budget, besides the selectors format / fn / beta / threshold / mode ("exhaustive": every input
 of the format was judged, "sampled", or "*"; counts of an exhaustive float32 run are far larger than a
-sample's, so such runs usually need entries of their own):
+sample's, so such runs usually need entries of their own) / path (the instruction-set path the target
+reported, :attr:`Verdict.path`: "avx512", "avx2", "baseline", "neon", … or "*"). An entry without ``path``
+holds on every path; one with it overrides, on that path only, the keys it sets — so a figure that
+depends on the CPU is budgeted per path, with the reason naming it, and a loose budget is told against
+the path it was drafted on:
 
 ==========================  ======================================================  ========
 key                         meaning                                                 default
 ==========================  ======================================================  ========
-max_ulp                     largest allowed ulp error (required somewhere)           —
+max_ulp                     largest allowed error over every input (required        —
+                            somewhere): inf where the budget allows non-finite or
+                            NaN results where the truth is a number (an infinite
+                            error; a verdict's NaN maximum counts as one)
+max_finite_ulp              largest allowed finite error                             max_ulp
 nonfinite                   allowed non-finite results where the truth is finite     0
 nan                         allowed NaN results where the truth is a number          0
 monotonicity_violations     allowed decreasing adjacent pairs                        0
@@ -32,7 +40,7 @@ property_failures           allowed bound/identity failures (all properties)    
 special_values_wrong        allowed wrong results at ±0, ±inf, NaN                   0
 premature_overflow          overflow before the true onset allowed                   false
 premature_underflow         0 returned where the truth is a positive number allowed  false
-threshold_jump_ulp          largest allowed jump at a formula switch (ulps)          max_ulp·2+1
+threshold_jump_ulp          largest allowed jump at a formula switch (ulps)          2·max_finite_ulp+1
 layout_differences          inputs whose result may change with the tensor layout    0
                             (position, length, strides, threads: oracle.consistency)
 reason                      why (required for every entry)                           —
@@ -51,9 +59,9 @@ from .judge import Verdict
 
 __all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate"]
 
-_SELECTORS = ("format", "fn", "beta", "threshold", "mode")
+_SELECTORS = ("format", "fn", "beta", "threshold", "mode", "path")
 _LIMITS = {
-    "max_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
+    "max_ulp": (int, float), "max_finite_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
     "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
     "premature_underflow": bool, "threshold_jump_ulp": (int, float), "layout_differences": int,
 }
@@ -87,7 +95,7 @@ def _matches(entry: dict, v: Verdict) -> bool:
         want = entry.get(key, "*")
         if want == "*":
             continue
-        if key in ("format", "fn", "mode"):
+        if key in ("format", "fn", "mode", "path"):
             if want != getattr(v, key):
                 return False
         elif key == "beta":
@@ -120,7 +128,8 @@ class Certificate:
                 reasons.append(entry["reason"])
         if "max_ulp" not in limits:
             return None
-        limits.setdefault("threshold_jump_ulp", 2 * limits["max_ulp"] + 1)
+        limits.setdefault("max_finite_ulp", limits["max_ulp"])
+        limits.setdefault("threshold_jump_ulp", 2 * limits["max_finite_ulp"] + 1)
         return Budget(limits, reasons)
 
     def check(self, v: Verdict) -> list[Violation]:
@@ -134,11 +143,16 @@ class Certificate:
         if b is None:
             return [Violation("budget", f"{where}: no budget in {self.path} covers this combination")]
         lim, out = b.limits, []
-        if not v.max_ulp <= lim["max_ulp"]:
-            w = v.worst[0] if v.worst else None
-            at = (f" at x = {w.x!r}: got {w.result!r}, correctly rounded {w.correct!r}" if w else "")
-            out.append(Violation("max_ulp", f"{where}: max error {v.max_ulp:.4g} ulp > budget "
-                                            f"{lim['max_ulp']:g}{at}"))
+        # a NaN maximum (NaN results) is an infinite error here: only an infinite budget admits it
+        nothing = math.isnan(v.max_ulp) and not v.nan_count  # no input judged at all
+        if not nothing and not (math.inf if math.isnan(v.max_ulp) else v.max_ulp) <= lim["max_ulp"]:
+            out.append(Violation("max_ulp", f"{where}: max error {_figure(v.max_ulp)} ulp > budget "
+                                            f"{lim['max_ulp']:g}{_nonfinite_note(v)}{_at(_worst_of(v))}"))
+        same_figure = out and v.max_finite_ulp == v.max_ulp  # already told, with its input
+        if v.max_finite_ulp > lim["max_finite_ulp"] and not same_figure:  # (NaN: no finite error to hold)
+            out.append(Violation("max_finite_ulp", f"{where}: largest finite error {_figure(v.max_finite_ulp)} "
+                                                   f"ulp > budget {lim['max_finite_ulp']:g}"
+                                                   f"{_at(v.worst_finite[0] if v.worst_finite else None)}"))
         for key, measured, what in (
                 ("nonfinite", v.nonfinite_count, "non-finite results where the truth is finite"),
                 ("nan", v.nan_count, "NaN results where the truth is a number"),
@@ -179,7 +193,7 @@ class Certificate:
             return []
         if r.status == "error":
             return [Violation("layout", f"{where}: layout check failed: {r.reason}")]
-        b = self.budget_for(Verdict(r.target, r.format, r.fn, r.beta, r.threshold))
+        b = self.budget_for(Verdict(r.target, r.format, r.fn, r.beta, r.threshold, code_path=dict(r.code_path)))
         allowed = 0 if b is None else b.limits["layout_differences"]
         if r.differing <= allowed:
             return []
@@ -191,21 +205,50 @@ class Certificate:
                           f"{allowed}{ex}")]
 
     def loose(self, v: Verdict) -> list[str]:
-        """Budgets far looser than what was measured: each a line saying what could be tightened."""
+        """Budgets far looser than what was measured: each a line saying what could be tightened. The
+        budget is the one in force for the verdict's path, so an allowance drafted on another path (in an
+        entry of its own) is not reported here."""
         b = self.budget_for(v) if v.status == "ok" else None
-        if b is None or not math.isfinite(v.max_ulp):
+        if b is None:
             return []
-        where = f"{v.target} {v.format} {v.fn} ({v.params})"
+        where = f"{v.target} {v.format} {v.fn} ({v.params}{', path ' + v.path if v.path else ''})"
         out = []
-        allowed = b.limits["max_ulp"]
-        if allowed > max(1.5 * v.max_ulp, v.max_ulp + 1.0):
-            out.append(f"{where}: max_ulp budget {allowed:g} but measured {v.max_ulp:.4g}")
+        for key, measured in (("max_ulp", v.max_ulp), ("max_finite_ulp", v.max_finite_ulp)):
+            allowed = b.limits[key]
+            if key == "max_finite_ulp" and allowed == b.limits["max_ulp"]:
+                continue  # not a budget of its own
+            if math.isfinite(measured) and allowed > max(1.5 * measured, measured + 1.0):
+                out.append(f"{where}: {key} budget {allowed:g} but measured {measured:.6g}")
         for key, measured in (("nonfinite", v.nonfinite_count), ("nan", v.nan_count),
                               ("monotonicity_violations", v.monotonicity_violations),
                               ("property_failures", sum(v.property_failures.values()))):
             if b.limits[key] > 0 and measured == 0:
                 out.append(f"{where}: allows {b.limits[key]} {key} but none measured")
         return out
+
+
+def _figure(u: float) -> str:
+    """An error in ulps for a message: enough digits that 0.5000029 never reads as 0.5."""
+    return "inf" if u == math.inf else "nan" if math.isnan(u) else f"{u:.7g}"
+
+
+def _nonfinite_note(v: Verdict) -> str:
+    parts = [f"{n} {what}" for n, what in ((v.nonfinite_count, "non-finite"), (v.nan_count, "NaN")) if n]
+    return f" ({' and '.join(parts)} results where the truth is a number)" if parts else ""
+
+
+def _worst_of(v: Verdict):
+    """The input that the verdict's max_ulp belongs to: a NaN result for a NaN maximum, else the first of
+    ``worst`` (infinite errors first), or the largest finite error's where nothing erred by more than 1/2."""
+    if math.isnan(v.max_ulp):
+        return next((w for w in v.worst if math.isnan(w.result)), None)
+    if v.worst:
+        return v.worst[0]
+    return v.worst_finite[0] if v.worst_finite else None
+
+
+def _at(w) -> str:
+    return f" at x = {w.x!r}: got {w.result!r}, correctly rounded {w.correct!r}" if w else ""
 
 
 def load_certificate(path: str | Path) -> Certificate:
@@ -242,13 +285,14 @@ def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certifica
                     raise CertificateError(f"{here}: key '{key}' must be a number, got {value!r}")
                 if not isinstance(value, types):
                     raise CertificateError(f"{here}: key '{key}' has the wrong type: {value!r}")
-                if types is not bool and (not math.isfinite(value) or value < 0) and key != "max_ulp":
+                if types is not bool and (not math.isfinite(value) or value < 0) and key not in (
+                        "max_ulp", "max_finite_ulp"):
                     raise CertificateError(f"{here}: key '{key}' must be finite and >= 0, got {value!r}")
-                if key == "max_ulp" and not value >= 0:
-                    raise CertificateError(f"{here}: key 'max_ulp' must be >= 0 (inf allowed), got {value!r}")
-            elif key in ("format", "fn"):
-                if not isinstance(value, str):
-                    raise CertificateError(f"{here}: key '{key}' must be a string")
+                if key in ("max_ulp", "max_finite_ulp") and not value >= 0:
+                    raise CertificateError(f"{here}: key '{key}' must be >= 0 (inf allowed), got {value!r}")
+            elif key in ("format", "fn", "path"):
+                if not isinstance(value, str) or not value:
+                    raise CertificateError(f"{here}: key '{key}' must be a non-empty string")
             elif key == "mode":
                 if value not in ("*", "exhaustive", "sampled"):
                     raise CertificateError(f"{here}: key 'mode' must be \"exhaustive\", \"sampled\" or \"*\", "

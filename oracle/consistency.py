@@ -51,7 +51,7 @@ from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_
 from .exhaustive import default_jobs
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
-from .judge import (checked_output, describe_failure, from_json_safe, json_safe, same_results,
+from .judge import (code_path_of, checked_output, describe_failure, from_json_safe, json_safe, same_results,
                     switch_points_of, unsupported_reason)
 from .ulp import ulp_exponent_f64
 
@@ -101,7 +101,8 @@ class LayoutReport:
     ``by_layout``: layout -> inputs whose result there differs from ``contiguous`` (every layout run, 0
     included). ``max_ulps``: the largest difference found (0.0 when none; NaN unless status is "ok");
     ``worst``: that input; ``examples``: up to MAX_EXAMPLES differing inputs, the largest differences first.
-    ``calls``: target calls made (the reference included).
+    ``calls``: target calls made (the reference included). ``code_path``: the target's instruction-set
+    path (:attr:`oracle.judge.Verdict.code_path`): layout effects come from SIMD bodies and scalar tails.
     """
 
     target: str
@@ -121,7 +122,12 @@ class LayoutReport:
     calls: int = 0
     seed: int | None = None
     threads_all: int | None = None
+    code_path: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+    @property
+    def path(self) -> str:
+        return self.code_path.get("path", "")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
@@ -340,6 +346,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
     if reason is not None:
         rep.status, rep.reason, rep.max_ulps = "unsupported", reason, math.nan
         return rep
+    rep.code_path = code_path_of(target)
     if x is None:
         x = default_inputs(f, fn, beta, n, seed, switch_points_of(target, f, beta, threshold))
         rep.seed = seed

@@ -342,13 +342,13 @@ def _span(f: Format, p: tuple[int, int], chunk: int, values: np.ndarray | None =
 
 def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, threshold, tally: Tally | None, *,
                        boundary: dict[str, Any] | None, failure: str | None = None, device: str = "cpu",
-                       elapsed_s: float = 0.0) -> Verdict:
+                       elapsed_s: float = 0.0, code_path: dict[str, str] | None = None) -> Verdict:
     """The Verdict of an exhaustive run of the target named ``target`` from its tally over the whole
     stream, or its ``failure``. ``boundary``: the switch jumps and safe threshold from
     :func:`boundary_record` (measured with the target; a merge has no target at hand)."""
     f, beta = check_params(fmt, fn, beta, threshold)
     v = Verdict(target=target, format=f.name, fn=fn, beta=beta, threshold=threshold, device=device,
-                mode="exhaustive", n_inputs=stream_size(f))
+                mode="exhaustive", n_inputs=stream_size(f), code_path=dict(code_path or {}))
     if failure is not None:
         v.status, v.reason = "error", failure
     else:

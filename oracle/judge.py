@@ -21,16 +21,19 @@ from .evaluate import check_params, correctly_rounded, to_float64
 from .formats import Format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
 from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
-from .ulp import errors_and_rounding, ulp_error
+from .ulp import errors_and_rounding, exact_error, ulp_error
 
-__all__ = ["SCHEMA_VERSION", "Verdict", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
+__all__ = ["SCHEMA_VERSION", "Verdict", "true_max", "code_path_of", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
            "CHUNK", "measure_chunk", "tally_chunks", "sample_chunks", "finite_before", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
            "unsupported_reason"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 #: 3: histogram bin ">256"; monotonicity never compares −0 with +0; means summed exactly.
-SCHEMA_VERSION = 3
+#: 4: ``max_ulp`` is the true maximum (inf where a result is infinite or NaN where the truth is a number,
+#: NaN where a NaN result is among them), ``max_finite_ulp`` and ``worst_finite`` the largest finite
+#: errors; worst inputs and maxima computed rigorously; ``code_path``: the target's instruction-set path.
+SCHEMA_VERSION = 4
 
 #: Inputs measured per pass: bounds the float64 temporaries to a few hundred MB.
 CHUNK = 1 << 20
@@ -73,6 +76,17 @@ class Verdict:
     ``error_profile``: the finite inputs in increasing order cut into at most PROFILE_BINS runs of
     consecutive inputs, each [x_first, x_last, max error, mean error] in ulps (for plots of error
     against x; NaN results count as inf).
+
+    Maxima: ``max_ulp`` is the largest error over every judged input, the headline figure: NaN when
+    some result is NaN where the truth is a number (``nan_count``), else inf when some result is
+    infinite where the truth is finite (``nonfinite_count``) or finite where it is infinite, else the
+    largest finite error. ``max_finite_ulp`` is the largest finite error (NaN when there is none), with
+    its input first in ``worst_finite`` (the largest finite errors, whatever their size); ``worst``
+    lists the inputs erring by more than 1/2 ulp, non-numbers first. Both maxima and every error in
+    ``worst`` and ``worst_finite`` are computed with arb (to 2**-60 ulp), so they do not depend on the
+    machine; ``mean_ulp``, the histogram and the profile come from the float64 fast path (within
+    2**-20 ulp of the truth each). ``code_path``: the instruction-set path the target reported
+    (``{"path": "avx2", ...}``, :meth:`targets.Target.code_path`), which certificates select on.
     """
 
     target: str
@@ -87,10 +101,12 @@ class Verdict:
     mode: str = ""
     seed: int | None = None
     n_inputs: int = 0
-    max_ulp: float = math.nan      # over results that are numbers; see nonfinite_count and nan_count
+    max_ulp: float = math.nan      # the true maximum: see the class doc
+    max_finite_ulp: float = math.nan
     mean_ulp: float = math.nan
     worst_input: float | None = None
     worst: list[WorstInput] = field(default_factory=list)
+    worst_finite: list[WorstInput] = field(default_factory=list)
     histogram: dict[str, int] = field(default_factory=dict)
     error_profile: list[list[float]] = field(default_factory=list)
     correctly_rounded_fraction: float = math.nan
@@ -108,7 +124,13 @@ class Verdict:
     property_failures: dict[str, int] = field(default_factory=dict)
     property_examples: dict[str, list[float]] = field(default_factory=dict)
     special_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    code_path: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
+
+    @property
+    def path(self) -> str:
+        """The instruction-set path label ("avx512", "avx2", ...; "" where none was recorded)."""
+        return self.code_path.get("path", "")
 
     @property
     def params(self) -> str:
@@ -122,10 +144,38 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        """The Verdict of a record of this schema, or of schema 3 (upgraded: see :func:`_upgrade_3`)."""
         d = from_json_safe(dict(d))
+        if d.get("schema_version") == 3:
+            d = _upgrade_3(d)
         d["worst"] = [WorstInput(**w) for w in d.get("worst", [])]
+        d["worst_finite"] = [WorstInput(**w) for w in d.get("worst_finite", [])]
         d["switch_jumps"] = [SwitchJump(**s) for s in d.get("switch_jumps", [])]
         return cls(**d)
+
+
+def true_max(max_over_numbers: float, nan_count: int, nonfinite_count: int) -> float:
+    """The headline maximum (see :class:`Verdict`) from the maximum over the results that are numbers
+    (NaN where there are none) and the counts of NaN and of non-finite results where a number is due."""
+    if nan_count:
+        return math.nan
+    if nonfinite_count:
+        return math.inf
+    return max_over_numbers
+
+
+def _upgrade_3(d: dict[str, Any]) -> dict[str, Any]:
+    """A schema-3 record as schema 4: its ``max_ulp`` (over the results that were numbers, from the fast
+    path) becomes ``max_finite_ulp`` where it is finite, and the true maximum is derived from the counts;
+    ``worst_finite`` is unknown (empty) and the code path is what the report's environment says
+    (``code_path`` set by the caller, else empty)."""
+    d = dict(d)
+    old = d.get("max_ulp", math.nan)
+    d["max_finite_ulp"] = old if math.isfinite(old) else math.nan
+    d["max_ulp"] = true_max(old, d.get("nan_count", 0), d.get("nonfinite_count", 0))
+    d["schema_version"] = SCHEMA_VERSION
+    d.setdefault("code_path", {})
+    return d
 
 
 def json_safe(v):
@@ -190,6 +240,7 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     if inputs is None:
         inputs = input_set(f, fn, beta, switch_points=switches, n=n, seed=seed)
     v.mode, v.seed, v.n_inputs = inputs.mode, inputs.seed, int(inputs.x.size)
+    v.code_path = code_path_of(target)
     call = _caller(target, fn, beta, threshold)
     x = inputs.x  # in increasing x, NaN last: the order a Tally needs
     try:
@@ -263,12 +314,16 @@ def finish_verdict(v: Verdict, t: Tally, f: Format, call: Callable | None = None
     """Fill ``v``'s measurements from the tally of all its inputs. With the target's ``call``, an onset
     whose bad input is not next to the nearest good one is sharpened by bisection on the target."""
     v.nan_count, v.nonfinite_count = t.nan_count, t.nonfinite_count
-    v.max_ulp = math.nan if t.max_ulp is None else t.max_ulp
+    v.worst = [WorstInput(x, y, r, e) for _, _, x, y, r, e in t.worst]
+    v.worst_finite = [WorstInput(x, y, r, e) for _, _, x, y, r, e in t.top_finite]
+    v.max_finite_ulp = v.worst_finite[0].ulp if v.worst_finite else math.nan
+    # an infinite error among the numbers (a finite result where the truth is infinite) counts as well
+    infinite = t.nonfinite_count + int(t.max_ulp is not None and math.isinf(t.max_ulp))
+    v.max_ulp = true_max(v.max_finite_ulp, t.nan_count, infinite)
     v.mean_ulp = t.mean_ulp
     v.correctly_rounded_fraction = t.correct / t.n if t.n else math.nan
     v.histogram = dict(t.histogram)
     v.error_profile = t.error_profile()
-    v.worst = [WorstInput(x, y, r, e) for _, _, x, y, r, e in t.worst]
     v.worst_input = v.worst[0].x if v.worst else None
     v.overflow_onset = _onset(f, t.over_good, t.over_bad, call, _overflows)
     v.underflow_onset = _onset(f, t.under_good, t.under_bad, call, _underflows)
@@ -360,6 +415,18 @@ def unsupported_reason(target, f: Format, beta: float, threshold) -> str | None:
     return target.check(f.name, beta, threshold)
 
 
+def code_path_of(target) -> dict[str, str]:
+    """The target's :meth:`code_path` as strings, {"path": "unknown", "error": ...} where it fails (a
+    plugin's bug must not sink the verdict) and {} for an object without one."""
+    get = getattr(target, "code_path", None)
+    if get is None:
+        return {}
+    try:
+        return {str(k): str(val) for k, val in dict(get()).items()}
+    except Exception as exc:  # noqa: BLE001
+        return {"path": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+
+
 def switch_points_of(target, f: Format, beta, threshold) -> list[float]:
     get = getattr(target, "switch_points", None)
     return [float(s) for s in (get(f.name, beta, threshold) if get else []) if math.isfinite(s)]
@@ -426,6 +493,10 @@ def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
     except Exception:  # noqa: BLE001 — the main call worked; no jump is reported for this switch
         return None
     e = ulp_error(ys, xs, fn, beta, signed=True)
+    yf = to_float64(ys)
+    for j in (i, i + 1):  # the two reported errors (and so the jump) rigorously, as the worst inputs are
+        if np.isfinite(yf[j]):
+            e[j] = exact_error(xf[j], yf[j], fn, beta, f, signed=True)
     return SwitchJump(at=s, below=float(xf[i]), above=float(xf[i + 1]),
                       error_below_ulp=float(e[i]), error_above_ulp=float(e[i + 1]),
                       jump_ulp=float(abs(e[i + 1] - e[i])),

@@ -10,7 +10,10 @@ same whatever the chunking, to the last bit:
   far below the 2**-20 ulp the oracle promises), so a mean does not depend on how the sum was split;
 * monotonicity compares the last result of one run with the first of the next (the seam), so no
   adjacent pair is lost at a chunk edge;
-* onsets keep, besides the first bad input, the nearest good one on the right side of it.
+* onsets keep, besides the first bad input, the nearest good one on the right side of it;
+* the worst inputs and the largest finite errors are recomputed rigorously (:func:`oracle.ulp.exact_error`: arb, to 2**-60 ulp) for the
+  few inputs that are kept, so they — and the maxima read from them — are the same on every machine for
+  the same target outputs, whatever the platform's libm made of the vectorized fast path.
 
 A tally is plain data (:meth:`to_dict` / :meth:`from_dict`, JSON-safe), so shards and checkpoints are
 files. :func:`oracle.judge.judge` and :mod:`oracle.exhaustive` are its two users.
@@ -29,7 +32,7 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
-from .ulp import ulp_f64
+from .ulp import FAST_ACCURACY, exact_error, ulp_f64
 
 __all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
 
@@ -45,6 +48,16 @@ _SPLIT = 2.0 ** 30  # errors below this are summed vectorized (int64 cannot over
 _LOG2 = math.log(2.0)
 _MAX_EXAMPLES = 5
 _SPECIALS = ("+0", "-0", "+inf", "-inf", "nan")
+# The fast errors are within FAST_ACCURACY of the truth (oracle.ulp), so an input whose true error is among
+# the k largest has a fast error of at least (k-th largest fast error) - 2 * FAST_ACCURACY: those are
+# recomputed (oracle.ulp.exact_error).
+_FAST_SLACK = 2 * FAST_ACCURACY
+# At most this many recomputed per chunk: more compete only where errors tie within the slack, which in
+# practice means errors of nearly 0 (results that underflow to 0 where the truth is tiny: thousands per
+# chunk). Then the largest by the fast errors are taken; the kept errors are still rigorous, but which of
+# those near-ties are kept may differ between machines (never where the k-th largest exceeds 2**-19 ulp
+# with fewer than this many inputs that close to it).
+_MAX_EXACT = 64
 
 
 def same_results(a: np.ndarray, b: np.ndarray, f: Format) -> np.ndarray:
@@ -112,8 +125,11 @@ def _last(values: np.ndarray) -> float | None:
 class Tally:
     """The judge's measurements over a run of inputs in increasing x; see the module doc.
 
-    ``worst``: up to ``worst_k`` entries [error, position, x, result, correct], error descending and then
-    position ascending (NaN results count as an infinite error). ``profile``: bin index (as a string, for
+    ``worst``: up to ``worst_k`` entries [error, position, x, result, correct, error], error descending and
+    then position ascending, of the inputs with an error above 1/2 ulp or a NaN result (which ranks as an
+    infinite error); ``top_finite``: the same for the ``worst_k`` largest finite errors, whatever their
+    size. Both errors are rigorous (see the module doc); ``max_ulp`` is the fast path's maximum over
+    the results that are numbers (inf where one is infinitely wrong), for the merge of shards only. ``profile``: bin index (as a string, for
     JSON) → [x_first, x_last, max error, exact error sum, finite-error count]. Onsets: ``over_bad`` the
     smallest x > 0 with a non-finite result where the truth is finite, ``over_good`` the largest x ≥ 0
     below it with a finite result, ``over_max_ok`` the largest such x of the whole run (to pair with a
@@ -134,6 +150,7 @@ class Tally:
     histogram: dict[str, int] = field(default_factory=dict)
     profile: dict[str, list] = field(default_factory=dict)
     worst: list[list[float]] = field(default_factory=list)
+    top_finite: list[list[float]] = field(default_factory=list)
     over_bad: float | None = None
     over_good: float | None = None
     over_max_ok: float | None = None
@@ -168,12 +185,14 @@ class Tally:
         xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
         t = cls(start=start, stop=start + xf.size, n=int(xf.size))
         fin, y_fin, r_fin = np.isfinite(xf), np.isfinite(yf), np.isfinite(rf)
-        if not _general and fin.all() and y_fin.all():
+        clean = not _general and fin.all() and y_fin.all()
+        if clean:
             same = f.to_bits(y) == f.to_bits(ref)  # (no NaN result here to compare as equal)
             t._clean(xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k)
         else:
             same = same_results(y, ref, f)
             t._general(xf, yf, rf, err, fin, y_fin, r_fin, rank0, n_finite, start, worst_k)
+        t._worst(xf, yf, rf, err, None if clean else fin, start, worst_k, f, fn, beta)
         t.correct = int(same.sum())
         t._monotonicity(xf, yf)
         t._properties(xf, yf, ym, same, f, fn, beta, fin, y_fin)
@@ -187,7 +206,6 @@ class Tally:
         self.histogram = _histogram(err, finite=True)
         self._profile(xf, err, None, rank0, n_finite)
         self.error_sum = sum(row[3] for row in self.profile.values())
-        self._worst(xf, yf, rf, err, err, np.flatnonzero(err > 0.5), start, worst_k)
         # onsets: no result is non-finite here, so only the "good" sides and the truth's onsets
         self.over_max_ok = float(xf[-1]) if xf[-1] >= 0 else None
         if not r_fin.all():
@@ -222,7 +240,6 @@ class Tally:
         self.histogram = _histogram(err[judged])
         es = np.where(np.isnan(err), math.inf, err)  # for ordering and the profile: NaN ranks as inf
         self._profile(xf, es, fin, rank0, n_finite)
-        self._worst(xf, yf, rf, err, es, np.flatnonzero(judged & ((err > 0.5) | np.isnan(err))), start, worst_k)
         self._onsets(xf, yf, rf, fin, y_fin, r_fin)
 
     def _profile(self, xf, es, fin, rank0: int, n_finite: int) -> None:
@@ -252,14 +269,38 @@ class Tally:
             self.profile[str(first_bin + j)] = [float(xs[seg[j]]), float(xs[ends[j] - 1]), float(maxes[j]),
                                                 sums[j], int(counts[j])]
 
-    def _worst(self, xf, yf, rf, err, es, cand, start: int, k: int) -> None:
-        if cand.size > k:
-            kth = np.partition(es[cand], cand.size - k)[cand.size - k]  # the k-th largest error
-            above = cand[es[cand] > kth]
-            cand = np.concatenate([above, cand[es[cand] == kth][:k - above.size]])
-        rows = [[float(es[i]), start + int(i), float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])]
-                for i in cand]
-        self.worst = sorted(rows, key=lambda r: (-r[0], r[1]))[:k]
+    def _worst(self, xf, yf, rf, err, fin, start: int, k: int, f: Format, fn: str, beta: float) -> None:
+        """``worst`` and ``top_finite`` (see the class doc): the candidates picked by the fast errors with
+        the slack that makes the pick safe, their errors recomputed with arb, then the k largest kept.
+        ``fin``: the mask of finite inputs, None for a clean chunk (every input and result finite)."""
+        if k <= 0:
+            return
+        if fin is None:  # a clean chunk: every x and result finite, so is every error
+            cand = _top_candidates(err, None, k)
+            sel = np.ones(cand.size, dtype=bool)
+        else:
+            judged = ~np.isnan(xf)
+            numbers = judged & np.isfinite(err)
+            cand = _top_candidates(err, None if numbers.all() else np.flatnonzero(numbers), k)
+            # finite inputs with finite results: recomputed (the limits at x = ±inf are exact already, and
+            # an infinite result with a finite error is the correctly rounded inf: 0)
+            sel = fin[cand] & np.isfinite(yf[cand])
+        exact = err[cand].copy()
+        for j in np.flatnonzero(sel):
+            i = cand[j]
+            exact[j] = exact_error(xf[i], yf[i], fn, beta, f)
+        rows = [[float(e), start + int(i), float(xf[i]), float(yf[i]), float(rf[i]), float(e)]
+                for i, e in zip(cand, exact)]
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        self.top_finite = rows[:k]
+        if fin is None:
+            self.worst = [r for r in self.top_finite if r[0] > 0.5]
+            return
+        # non-numbers first (NaN ranks as inf, ties by position): the first k of them are the worst
+        bad = np.flatnonzero(judged & ~np.isfinite(err))[:k]
+        bad_rows = [[math.inf, start + int(i), float(xf[i]), float(yf[i]), float(rf[i]), float(err[i])]
+                    for i in bad]
+        self.worst = (bad_rows + [r for r in self.top_finite if r[0] > 0.5])[:k]
 
     def _onsets(self, xf, yf, rf, fin, y_fin, r_fin) -> None:
         over = fin & (xf > 0) & ~y_fin & r_fin
@@ -358,6 +399,7 @@ class Tally:
             m.profile[key] = row if old is None else [old[0], row[1], max(old[2], row[2]), old[3] + row[3],
                                                       old[4] + row[4]]
         m.worst = sorted(a.worst + b.worst, key=lambda r: (-r[0], r[1]))[:worst_k]
+        m.top_finite = sorted(a.top_finite + b.top_finite, key=lambda r: (-r[0], r[1]))[:worst_k]
         # onsets: every x of a is ≤ every x of b
         if a.over_bad is not None:
             m.over_bad, m.over_good = a.over_bad, a.over_good
@@ -420,6 +462,28 @@ class Tally:
 
 
 _HIST_LABELS = [f"<={hi:g}" for hi in HISTOGRAM_EDGES] + [f">{HISTOGRAM_EDGES[-1]:g}", "inf", "nan"]
+
+
+def _top_candidates(err: np.ndarray, idx: np.ndarray | None, k: int) -> np.ndarray:
+    """The positions among ``idx`` (None: every position) whose true error may be among the k largest of
+    those errors (see _FAST_SLACK), in increasing position; at most _MAX_EXACT of them (the largest fast
+    errors). A chunk holds a million errors: the k-th largest is bracketed from below by the k-th largest
+    of 1024-element block maxima (each of those k maxima is an error at least that large), so only the
+    errors above that floor are sorted."""
+    e = err if idx is None else err[idx]
+    if e.size <= k:
+        return np.arange(e.size) if idx is None else idx
+    blocks = np.maximum.reduceat(e, np.arange(0, e.size, 1024))
+    floor = np.partition(blocks, blocks.size - k)[blocks.size - k] if blocks.size > k else e.min()
+    above = e >= floor - _FAST_SLACK  # every input whose error can reach the k-th largest
+    if np.count_nonzero(above) > _MAX_EXACT:  # the candidates are the largest fast errors: in the top few
+        pre = np.argpartition(e, e.size - _MAX_EXACT)[e.size - _MAX_EXACT:]
+    else:
+        pre = np.flatnonzero(above)
+    ep = e[pre]
+    kth = np.partition(ep, ep.size - k)[ep.size - k]  # the k-th largest fast error
+    keep = np.sort(pre[ep >= kth - _FAST_SLACK])
+    return keep if idx is None else idx[keep]
 
 
 def _histogram(e: np.ndarray, finite: bool = False) -> dict[str, int]:

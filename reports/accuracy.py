@@ -20,7 +20,7 @@ from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
-__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "write_json", "write_markdown", "atomic_write_text", "load_json",
+__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "max_cell", "write_json", "write_markdown", "atomic_write_text", "load_json",
            "agreement_percent", "AGREEMENT_NOTE"]
 
 #: Layout version of accuracy.json: the Verdict schema plus the envelope around it.
@@ -83,7 +83,12 @@ def load_layout(path: Path) -> list:
     from oracle.consistency import LayoutReport
 
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    return [LayoutReport.from_dict(d) for d in doc.get("layout", [])]
+    reports = [LayoutReport.from_dict(d) for d in doc.get("layout", [])]
+    if doc.get("schema") == _SCHEMA_3:  # no path recorded: the machine's (see load_json)
+        inferred = _schema_3_path(doc["environment"], path)
+        for r in reports:
+            r.code_path = dict(inferred)
+    return reports
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -104,17 +109,42 @@ def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
     atomic_write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
+#: An older layout that :func:`load_json` still reads (upgraded: see ``oracle.judge.Verdict.from_dict``).
+_SCHEMA_3 = "softplus-cert/accuracy/3"
+
+
 def load_json(path: Path, *, agreement: bool = False):
     """(verdicts, environment) of an accuracy.json; with ``agreement=True`` (verdicts, environment,
-    matrices, device pair reports), empty lists for a report written without them."""
+    matrices, device pair reports), empty lists for a report written without them.
+
+    A report of schema 3 is read as schema 4: its verdicts record no instruction-set path, so each gets
+    the path of the machine it ran on, as its torch-cpu target recorded it (``torch.cpu_capability``
+    in the environment); ValueError where that is not there to read."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    if doc.get("schema") != REPORT_SCHEMA:
+    if doc.get("schema") not in (REPORT_SCHEMA, _SCHEMA_3):
         raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected {REPORT_SCHEMA!r}")
     verdicts, env = [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]
+    if doc["schema"] == _SCHEMA_3:
+        inferred = _schema_3_path(env, path)
+        for v in verdicts:
+            v.code_path = dict(inferred)
     if not agreement:
         return verdicts, env
     return (verdicts, env, [AgreementMatrix.from_dict(d) for d in doc.get("agreement", [])],
             [PairReport.from_dict(d) for d in doc.get("device_agreement", [])])
+
+
+def _schema_3_path(env: dict[str, Any], path) -> dict[str, str]:
+    """The instruction-set path of a schema-3 report's machine, from torch's capability in its environment."""
+    from targets.cpu_path import normalize
+
+    caps = {str(t.get("torch.cpu_capability")) for t in env.get("targets", {}).values()
+            if t.get("torch.cpu_capability")}
+    if len(caps) != 1:
+        raise ValueError(f"{path}: a schema-3 report records no instruction-set path, and torch's "
+                         f"cpu_capability is not there to tell it")
+    cap = caps.pop()
+    return {"path": normalize(cap), "inferred": f"schema-3 report: the machine's path (torch.cpu_capability {cap})"}
 
 
 def _num(v: float | None, digits: int = 3) -> str:
@@ -125,6 +155,12 @@ def _num(v: float | None, digits: int = 3) -> str:
     if isinstance(v, float) and math.isinf(v):
         return "inf" if v > 0 else "-inf"
     return f"{v:.{digits}g}"
+
+
+def max_cell(v: Verdict) -> str:
+    """The headline maximum, with the largest finite error beside it where they differ ("inf (finite 1.26)")."""
+    same = v.max_finite_ulp == v.max_ulp or (math.isnan(v.max_finite_ulp) and math.isnan(v.max_ulp))
+    return _num(v.max_ulp) if same else f"{_num(v.max_ulp)} (finite {_num(v.max_finite_ulp)})"
 
 
 def _onset(found: float | None, true: float | None) -> str:
@@ -156,7 +192,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
         for v in rows:
             props = sum(v.property_failures.values())
             lines.append(
-                f"| {v.target} | {v.fn} | {v.params} | {_num(v.max_ulp)} | {_num(v.mean_ulp)} | "
+                f"| {v.target} | {v.fn} | {v.params} | {max_cell(v)} | {_num(v.mean_ulp)} | "
                 f"{100 * v.correctly_rounded_fraction:.3f} | {v.nonfinite_count + v.nan_count} | "
                 f"{_onset(v.overflow_onset, v.true_overflow_onset)} | "
                 f"{_onset(v.underflow_onset, v.true_underflow_onset)} | {_num(v.threshold_jump_ulp)} | "
@@ -265,7 +301,7 @@ def summary_table(verdicts: list[Verdict], stream=sys.stdout) -> None:
     """One line per measured combination, for the terminal."""
     for v in verdicts:
         if v.status == "ok":
-            print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} {v.params:32s} max {_num(v.max_ulp):>8s} ulp  "
+            print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} {v.params:32s} max {max_cell(v):>8s} ulp  "
                   f"{100 * v.correctly_rounded_fraction:7.3f}% CR", file=stream)
         elif v.status == "error":
             print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} ERROR {v.reason}", file=stream)

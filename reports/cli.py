@@ -518,21 +518,27 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_draft(args: argparse.Namespace) -> int:
-    """Print a certificate for a target that its measured verdicts (an accuracy.json) satisfy."""
+    """Print a certificate for a target that its measured verdicts satisfy: one accuracy.json, or several
+    (one per instruction-set path, e.g. a native AVX-512 run and one capped at AVX2), for a certificate
+    that holds on every one of them."""
     from pathlib import Path
 
     from reports.accuracy import load_json, load_layout
     from reports.draft import draft_certificate
 
-    try:
-        verdicts, _env = load_json(Path(args.report))
-        layouts = load_layout(Path(args.report))
-    except (OSError, ValueError, KeyError) as e:
-        raise UsageError(f"cannot read report {args.report}: {e}") from None
-    names = sorted({v.target for v in verdicts if v.status == "ok"})
+    reports, names = [], set()
+    for report in args.report:
+        try:
+            verdicts, _env = load_json(Path(report))
+            layouts = load_layout(Path(report))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"cannot read report {report}: {e}") from None
+        names |= {v.target for v in verdicts if v.status == "ok"}
+        reports.append((verdicts, layouts))
     if args.target not in names:
-        raise UsageError(f"no measurements of {args.target!r} in {args.report}; measured: {', '.join(names)}")
-    text = draft_certificate(args.target, verdicts, layouts)
+        raise UsageError(f"no measurements of {args.target!r} in {', '.join(args.report)}; measured: "
+                         f"{', '.join(sorted(names)) or 'nothing'}")
+    text = draft_certificate(args.target, *reports[0], *reports[1:])
     if args.out:
         from reports.accuracy import atomic_write_text
 
@@ -558,6 +564,10 @@ def _add_isolation_options(p: argparse.ArgumentParser) -> None:
                    help="address-space cap of each target's worker process, e.g. 8G (default none)")
     p.add_argument("--no-isolation", action="store_true",
                    help="run targets in this process (faster start; a crash then ends the run)")
+    p.add_argument("--max-isa", choices=("avx2",), default=None,
+                   help="hold every framework to this instruction-set path (ATEN_CPU_CAPABILITY, "
+                        "NPY_DISABLE_CPU_FEATURES, ONEDNN_MAX_CPU_ISA, XLA_FLAGS: targets.cpu_path.AVX2_CAP); "
+                        "the command runs again in a process with that environment")
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -650,7 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("draft-certificate", help="draft a certificate from an accuracy.json",
                        description=_cmd_draft.__doc__)
-    d.add_argument("--report", required=True, metavar="PATH", help="accuracy.json of a report run")
+    d.add_argument("--report", required=True, action="append", metavar="PATH",
+                   help="accuracy.json of a report run (repeatable: one per instruction-set path)")
     d.add_argument("--target", required=True, metavar="NAME", help="the target to draft for")
     d.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     d.set_defaults(run=_cmd_draft)
@@ -673,10 +684,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _rerun_capped(args: argparse.Namespace, argv: Sequence[str] | None) -> int | None:
+    """With --max-isa, the same command in a child process whose environment holds the frameworks to
+    that path (they read it at import, so it cannot be set in this process); its exit status. None
+    where no cap was asked for or this process already runs under it."""
+    import os
+
+    cap = getattr(args, "max_isa", None)
+    if cap is None or os.environ.get("SOFTPLUS_CERT_MAX_ISA") == cap:
+        return None
+    import subprocess
+
+    from targets.cpu_path import capped_environ
+
+    env = capped_environ()
+    env["SOFTPLUS_CERT_MAX_ISA"] = cap
+    rest = list(sys.argv[1:] if argv is None else argv)
+    return subprocess.call([sys.executable, "-m", "reports.cli", *rest], env=env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        rerun = _rerun_capped(args, argv)
+        if rerun is not None:
+            return rerun
         return args.run(args)
     except UsageError as e:
         print(f"softplus-cert: error: {e}", file=sys.stderr)

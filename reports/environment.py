@@ -14,7 +14,8 @@ __all__ = ["environment"]
 _PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-flint", "torch",
              "tensorflow-cpu", "tensorflow", "jax", "jaxlib")
 _FLAGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS", "ATEN_CPU_CAPABILITY",
-          "SOFTPLUS_CERT_CACHE", "CUDA_VISIBLE_DEVICES")
+          "NPY_DISABLE_CPU_FEATURES", "ONEDNN_MAX_CPU_ISA", "SOFTPLUS_CERT_MAX_ISA", "SOFTPLUS_CERT_CACHE",
+          "CUDA_VISIBLE_DEVICES")
 
 
 def _cpu_model() -> str:
@@ -29,7 +30,12 @@ def _cpu_model() -> str:
 
 
 def environment(seed: int | None, targets=(), command: list[str] | None = None) -> dict[str, Any]:
-    """A JSON-safe record of everything a result may depend on (per-target versions included)."""
+    """A JSON-safe record of everything a result may depend on: per-target versions and instruction-set
+    paths (``code_paths``: what each target reported, :meth:`targets.Target.code_path`), the CPU's own
+    best ISA (``cpu_isa``) and the flags that cap it."""
+    from oracle.judge import code_path_of
+    from targets.cpu_path import host_isa
+
     versions = {}
     for name in _PACKAGES:
         try:
@@ -49,6 +55,8 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": _cpu_model(),
+        "cpu_isa": host_isa(),
+        "code_paths": {t.name: code_path_of(t) for t in targets},
         "cpu_count": os.cpu_count(),
         "packages": versions,
         "targets": target_versions,

@@ -26,7 +26,7 @@ from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, ExhaustiveFailed, Shard, 
                                exhaustive_verdict, run_exhaustive)
 from oracle.formats import get_format
 from oracle.grid import Combo
-from oracle.judge import SCHEMA_VERSION, Verdict
+from oracle.judge import SCHEMA_VERSION, Verdict, code_path_of
 from oracle.tally import Tally
 
 __all__ = ["SHARD_SCHEMA", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
@@ -52,8 +52,9 @@ def _identity(c: Combo, chunk: int) -> dict[str, Any]:
         versions = {k: str(v) for k, v in c.target.versions().items()}
     except Exception:  # noqa: BLE001 — a version query must not sink the run
         versions = {}
+    # the instruction-set path too: shards measured on an AVX2 and an AVX-512 machine are not one run
     return {"combo": c.id, "chunk": chunk, "oracle": ORACLE_VERSION, "verdict": SCHEMA_VERSION,
-            "versions": versions}
+            "versions": versions, "code_path": code_path_of(c.target)}
 
 
 def shard_config(combos: Sequence[Combo], shard: Shard, chunk: int = CHUNK) -> dict[str, Any]:
@@ -79,7 +80,8 @@ def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, job
 
     start = time.perf_counter()
     rec: dict[str, Any] = {"id": c.id, "target": c.target.name, "format": c.fmt, "fn": c.fn, "beta": c.beta,
-                           "threshold": c.threshold, "device": getattr(c.target, "device", "cpu")}
+                           "threshold": c.threshold, "device": getattr(c.target, "device", "cpu"),
+                           "code_path": code_path_of(c.target)}
     label = c.id + (f" [shard {shard.label}]" if shard else "")
     with _bar(label, quiet) as progress:
         try:
@@ -104,7 +106,7 @@ def verdict_of(rec: dict[str, Any], tally: Tally | None = None) -> Verdict:
     return exhaustive_verdict(rec["target"], rec["format"], rec["fn"], rec["beta"], thr, tally,
                               boundary=rec.get("boundary"), device=rec.get("device", "cpu"),
                               failure=rec.get("reason") if rec.get("status") == "error" else None,
-                              elapsed_s=rec.get("elapsed_s", 0.0))
+                              elapsed_s=rec.get("elapsed_s", 0.0), code_path=rec.get("code_path"))
 
 
 def forget_checkpoints(out: Path, combos: Sequence[Combo], shard: Shard | None = None) -> None:

@@ -31,7 +31,8 @@ from typing import Any, Sequence
 from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.judge import Verdict
 
-from .accuracy import AGREEMENT_NOTE, _num, _pair_summary, agreement_heading, agreement_percent, atomic_write_text
+from .accuracy import (AGREEMENT_NOTE, _num, _pair_summary, agreement_heading, agreement_percent, atomic_write_text,
+                       max_cell)
 from .plots import MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
 
 __all__ = ["write_html", "render_html", "deviations"]
@@ -120,7 +121,7 @@ def _onset(found: float | None, true: float | None) -> str:
 
 def _cells(v: Verdict) -> list[str]:
     """The row of accuracy.md's table for one verdict, as texts in :data:`_HEADINGS` order."""
-    return [v.target, v.fn, v.params, _num(v.max_ulp), _num(v.mean_ulp),
+    return [v.target, v.fn, v.params, max_cell(v), _num(v.mean_ulp),
             f"{100 * v.correctly_rounded_fraction:.3f}", str(v.nonfinite_count + v.nan_count),
             _onset(v.overflow_onset, v.true_overflow_onset), _onset(v.underflow_onset, v.true_underflow_onset),
             _num(v.threshold_jump_ulp), _num(v.safe_threshold, 5), str(v.monotonicity_violations),

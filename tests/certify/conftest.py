@@ -5,6 +5,11 @@ Options:
                           targets/certificates/<name>.toml, others targets/certificates/default.toml.
   --samples N             sample size for float32/float64 (default: oracle.inputs.DEFAULT_SAMPLES).
   --seed N                seed of the sampled inputs (default 0).
+  --cpu-paths LIST        the instruction-set paths to certify on, comma-separated (default "native,avx2"):
+                          "native" judges the targets in this process, as the CPU dispatches; "avx2" judges
+                          them in a worker process whose environment holds every framework at AVX2 or below
+                          (targets.cpu_path.AVX2_CAP), as on most hosted CI runners. The certificates must
+                          hold on both.
 """
 
 from __future__ import annotations
@@ -24,9 +29,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--samples", type=int, default=None, metavar="N",
                     help="float32/float64 sample size (default: oracle.inputs.DEFAULT_SAMPLES)")
     group.addoption("--seed", type=int, default=0, metavar="N", help="seed of the sampled inputs")
+    group.addoption("--cpu-paths", default="native,avx2", metavar="LIST",
+                    help="instruction-set paths to certify on: native, avx2 (default both)")
+
+
+CPU_PATHS = ("native", "avx2")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cpu_path" in metafunc.fixturenames:
+        paths = [p for p in metafunc.config.getoption("--cpu-paths").split(",") if p]
+        unknown = sorted(set(paths) - set(CPU_PATHS))
+        if unknown:
+            raise pytest.UsageError(f"--cpu-paths: unknown path(s) {unknown}; choose from {', '.join(CPU_PATHS)}")
+        metafunc.parametrize("cpu_path", paths)
     if "combo" not in metafunc.fixturenames:
         return
     from tests.conftest import selected_targets
@@ -42,6 +58,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marks = [pytest.mark.skip(reason=combo.skip)] if combo.skip else []
         params.append(pytest.param(combo, id=combo.id, marks=marks))
     metafunc.parametrize("combo", params)
+
+
+@pytest.fixture(scope="session")
+def on_path():
+    """on_path(target, cpu_path): the target as judged on that path — itself for "native", else behind a
+    worker process capped at AVX2 (one worker per target per test process, stopped at the end)."""
+    from targets.cpu_path import AVX2_CAP
+    from targets.isolation import IsolatedTarget
+
+    capped: dict[str, IsolatedTarget] = {}
+
+    def get(target, cpu_path: str):
+        if cpu_path == "native":
+            return target
+        if target.name not in capped:
+            capped[target.name] = IsolatedTarget(target, env=AVX2_CAP)
+        return capped[target.name]
+
+    yield get
+    for t in capped.values():
+        t.close()
 
 
 @pytest.fixture(scope="session")

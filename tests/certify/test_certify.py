@@ -22,9 +22,17 @@ def _certificate(certificates, target):
     return certificates.get(target.name) or certificates["*"]
 
 
-def test_certify(combo, certificates, record_property, pytestconfig):
-    v = judge(combo.target, combo.fmt, combo.fn, combo.beta, combo.threshold,
+def _check_path(r, cpu_path):
+    """The cap must have reached the framework: a capped run that still dispatched AVX-512 proves nothing.
+    (A plugin that reports no path of its own gets the CPU's, which no cap changes: nothing to check.)"""
+    if cpu_path == "avx2" and "cpu.isa" not in r.code_path:
+        assert r.path not in ("avx512", "unknown"), f"{r.target}: capped at AVX2 but reports {r.code_path}"
+
+
+def test_certify(combo, cpu_path, on_path, certificates, record_property, pytestconfig):
+    v = judge(on_path(combo.target, cpu_path), combo.fmt, combo.fn, combo.beta, combo.threshold,
               n=pytestconfig.getoption("--samples"), seed=pytestconfig.getoption("--seed"))
+    _check_path(v, cpu_path)
     cert = _certificate(certificates, combo.target)
     for line in cert.loose(v):
         record_property("loose_budget", line)
@@ -39,12 +47,13 @@ def test_certify_hypothesis(combo, certificates):
     fmt = get_format(combo.fmt)
     t = combo.target
     cert = _certificate(certificates, t)
-    from oracle.judge import Verdict
+    from oracle.judge import Verdict, code_path_of
 
-    budget = cert.budget_for(Verdict(t.name, fmt.name, combo.fn, combo.beta, combo.threshold))
+    budget = cert.budget_for(Verdict(t.name, fmt.name, combo.fn, combo.beta, combo.threshold,
+                                     code_path=code_path_of(t)))
     if budget is None:
         pytest.fail(f"no budget in {cert.path} covers {combo.id}")
-    max_ulp = budget.limits["max_ulp"]
+    max_ulp = budget.limits["max_finite_ulp"]  # non-finite results have allowances of their own
     switches = t.switch_points(fmt.name, combo.beta, combo.threshold)
     pts = np.concatenate(list(boundary_points(fmt, combo.fn, combo.beta, switches).values()))
     pts = [float(p) for p in oracle.evaluate.to_float64(pts) if np.isfinite(p)]
@@ -69,13 +78,14 @@ def test_certify_hypothesis(combo, certificates):
 
 
 @pytest.mark.layout_only
-def test_certify_layout(combo, certificates, pytestconfig):
+def test_certify_layout(combo, cpu_path, on_path, certificates, pytestconfig):
     """The same inputs at other positions, lengths, strides and thread counts give the same bits, up to
     the certificate's stated ``layout_differences``."""
     from oracle.consistency import layout_check
 
-    r = layout_check(combo.target, combo.fmt, combo.fn, combo.beta, combo.threshold,
+    r = layout_check(on_path(combo.target, cpu_path), combo.fmt, combo.fn, combo.beta, combo.threshold,
                      seed=pytestconfig.getoption("--seed"))
+    _check_path(r, cpu_path)
     cert = _certificate(certificates, combo.target)
     violations = cert.check_layout(r)
     assert not violations, f"certificate {cert.path}:\n" + "\n".join(x.message for x in violations)

@@ -39,11 +39,20 @@ def test_shards_then_merge_give_the_unsharded_report_and_certify(tmp_path, capsy
     capsys.readouterr()
     assert main(["merge", *shards, "--out", str(tmp_path / "m2"), "--certify", "--certificate", str(strict)]) == 1
     err = capsys.readouterr().err
-    assert "faulty float16 softplus (beta=1, threshold=default): max error 1561 ulp > budget 0.5" in err
+    # the headline maximum is NaN (a NaN result), with that input; the finite maximum has its own
+    assert ("faulty float16 softplus (beta=1, threshold=default): max error nan ulp > budget 0.5 (12929 "
+            "non-finite and 1 NaN results where the truth is a number) at x = -1.0: got nan") in err
+    # its worst: 0 returned at x = 3, where softplus(3) = log1p(e**3) lies in [2, 4): ulp 2**-9 in float16
+    import mpmath
+
+    expected = float(mpmath.log1p(mpmath.exp(3))) / 2.0 ** -9
+    assert (f"faulty float16 softplus (beta=1, threshold=default): largest finite error {expected:.7g} ulp > "
+            f"budget 0.5 at x = 3.0: got 0.0") in err
     measured = whole[0]
     loose = tmp_path / "loose.toml"
     loose.write_text('target = "faulty"\n[[budget]]\nmax_ulp = 0.5\nreason = "sampled runs"\n'
-                     '[[budget]]\nmode = "exhaustive"\nmax_ulp = 1e9\nnonfinite = 20000\nnan = 1\n'
+                     '[[budget]]\nmode = "exhaustive"\nmax_ulp = inf\nmax_finite_ulp = 1600\nnonfinite = 20000\n'
+                     'nan = 1\n'
                      'monotonicity_violations = 2\nproperty_failures = 1000\npremature_overflow = true\n'
                      'premature_underflow = true\nreason = "the planted faults, over every input"\n')
     assert measured["nonfinite_count"] < 20000

@@ -17,9 +17,11 @@ CHUNK = 4096  # 16 chunks of float16, 4 pieces of 4 chunks: enough seams to lose
 
 def _verdict(tally, fn="softplus", target=Faulty()):
     from oracle.exhaustive import boundary_record
+    from oracle.judge import code_path_of
 
     return exhaustive_verdict(target.name, "float16", fn, 1.0, None, tally,
-                              boundary=boundary_record(target, "float16", fn, 1.0, None))
+                              boundary=boundary_record(target, "float16", fn, 1.0, None),
+                              code_path=code_path_of(target))
 
 
 def _same(a, b):
