@@ -61,8 +61,8 @@ __all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certi
 
 _SELECTORS = ("format", "fn", "beta", "threshold", "mode", "path")
 _LIMITS = {
-    "max_ulp": (int, float), "max_finite_ulp": (int, float), "nonfinite": int, "nan": int, "monotonicity_violations": int,
-    "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
+    "max_ulp": (int, float), "max_finite_ulp": (int, float), "nonfinite": int, "nan": int,
+    "monotonicity_violations": int, "property_failures": int, "special_values_wrong": int, "premature_overflow": bool,
     "premature_underflow": bool, "threshold_jump_ulp": (int, float), "layout_differences": int,
 }
 _DEFAULTS: dict[str, Any] = {"nonfinite": 0, "nan": 0, "monotonicity_violations": 0, "property_failures": 0,
@@ -233,8 +233,10 @@ def _figure(u: float) -> str:
 
 
 def _nonfinite_note(v: Verdict) -> str:
-    parts = [f"{n} {what}" for n, what in ((v.nonfinite_count, "non-finite"), (v.nan_count, "NaN")) if n]
-    return f" ({' and '.join(parts)} results where the truth is a number)" if parts else ""
+    """What made the maximum infinite or NaN (the two counts may share the NaN results of finite inputs)."""
+    parts = [f"{n} {what}" for n, what in ((v.nonfinite_count, "results non-finite where the truth is finite"),
+                                           (v.nan_count, "NaN where it is a number")) if n]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _worst_of(v: Verdict):

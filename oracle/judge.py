@@ -23,7 +23,8 @@ from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partit
 from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
 from .ulp import errors_and_rounding, exact_error, ulp_error
 
-__all__ = ["SCHEMA_VERSION", "Verdict", "true_max", "code_path_of", "WorstInput", "SwitchJump", "judge", "HISTOGRAM_EDGES", "PROFILE_BINS",
+__all__ = ["SCHEMA_VERSION", "Verdict", "true_max", "code_path_of", "WorstInput", "SwitchJump", "judge",
+           "HISTOGRAM_EDGES", "PROFILE_BINS",
            "CHUNK", "measure_chunk", "tally_chunks", "sample_chunks", "finite_before", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
            "unsupported_reason"]

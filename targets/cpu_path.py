@@ -32,7 +32,7 @@ import platform
 import re
 from collections.abc import Mapping
 
-__all__ = ["PATH_KEY", "ISA_ORDER", "AVX2_CAP", "host_isa", "normalize", "capped", "capped_environ",
+__all__ = ["PATH_KEY", "ISA_ORDER", "AVX2_CAP", "host_isa", "normalize", "capped", "capped_environ", "cap_changes",
            "torch_path", "numpy_path", "onednn_path", "xla_path", "host_path"]
 
 #: The key of a code-path dict that certificates select on (budget key ``path``).
@@ -220,6 +220,14 @@ def capped_environ(cap: dict[str, str] = AVX2_CAP, base: Mapping[str, str] | Non
         else:
             env[var] = value
     return env
+
+
+def cap_changes(cap: dict[str, str] = AVX2_CAP) -> dict[str, str]:
+    """Only the variables :func:`capped_environ` sets or changes in this process's environment: what a
+    worker process must be started with (``targets.isolation.IsolatedTarget(env=...)``), with the same
+    safeguards (torch's capability never raised above the host's)."""
+    env = capped_environ(cap)
+    return {k: v for k, v in env.items() if os.environ.get(k) != v}
 
 
 # --- readers: the path the running process uses ----------------------------------------------------------------

@@ -17,7 +17,7 @@ Failures come back as exceptions of their own kind, each with a one-line cause:
 After a timeout or a crash the next call starts a fresh worker. ``memory_limit`` (bytes) caps the worker's
 address space (RLIMIT_AS), so an allocation storm ends as a MemoryError or a crash of the worker alone.
 ``env`` (variable → value) is set in the worker's environment before it starts, so frameworks read it at
-import: ``targets.cpu_path.AVX2_CAP`` holds them to AVX2 in that worker alone.
+import: ``targets.cpu_path.cap_changes()`` holds them to AVX2 in that worker alone.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def on_path():
     """on_path(target, cpu_path): the target as judged on that path — itself for "native", else behind a
     worker process capped at AVX2 (one worker per target per test process, stopped at the end)."""
-    from targets.cpu_path import AVX2_CAP
+    from targets.cpu_path import cap_changes
     from targets.isolation import IsolatedTarget
 
     capped: dict[str, IsolatedTarget] = {}
@@ -73,7 +73,7 @@ def on_path():
         if cpu_path == "native":
             return target
         if target.name not in capped:
-            capped[target.name] = IsolatedTarget(target, env=AVX2_CAP)
+            capped[target.name] = IsolatedTarget(target, env=cap_changes())
         return capped[target.name]
 
     yield get
