@@ -57,7 +57,7 @@ from typing import Any
 
 from .judge import Verdict
 
-__all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate"]
+__all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate", "limits_in_force"]
 
 _SELECTORS = ("format", "fn", "beta", "threshold", "mode", "path")
 _LIMITS = {
@@ -68,6 +68,15 @@ _LIMITS = {
 _DEFAULTS: dict[str, Any] = {"nonfinite": 0, "nan": 0, "monotonicity_violations": 0, "property_failures": 0,
                              "special_values_wrong": 0, "premature_overflow": False,
                              "premature_underflow": False, "layout_differences": 0}
+
+
+def limits_in_force(limits: dict[str, Any]) -> dict[str, Any]:
+    """Every limit, given those set (``max_ulp`` among them): the defaults of the table above for the rest
+    (max_finite_ulp = max_ulp, threshold_jump_ulp = 2·max_finite_ulp + 1, counts 0, flags false)."""
+    out = {**_DEFAULTS, **limits}
+    out.setdefault("max_finite_ulp", out["max_ulp"])
+    out.setdefault("threshold_jump_ulp", 2 * out["max_finite_ulp"] + 1)
+    return out
 
 
 class CertificateError(ValueError):
@@ -120,7 +129,7 @@ class Certificate:
 
     def budget_for(self, v: Verdict) -> Budget | None:
         """The limits for the verdict's combination, or None where no entry sets max_ulp."""
-        limits: dict[str, Any] = dict(_DEFAULTS)
+        limits: dict[str, Any] = {}
         reasons: list[str] = []
         for entry in self.entries:
             if _matches(entry, v):
@@ -128,9 +137,7 @@ class Certificate:
                 reasons.append(entry["reason"])
         if "max_ulp" not in limits:
             return None
-        limits.setdefault("max_finite_ulp", limits["max_ulp"])
-        limits.setdefault("threshold_jump_ulp", 2 * limits["max_finite_ulp"] + 1)
-        return Budget(limits, reasons)
+        return Budget(limits_in_force(limits), reasons)
 
     def check(self, v: Verdict) -> list[Violation]:
         """The violations of the verdict against its budget ([] when it holds or the target declined)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from oracle.certificate import Certificate
+from oracle.certificate import Certificate, limits_in_force
 from oracle.judge import Verdict
 
 __all__ = ["draft_certificate"]
@@ -116,23 +116,13 @@ def _limits(v: Verdict, layout) -> dict[str, object]:
     return out
 
 
-def _get(limits: dict[str, object], key: str) -> object:
-    """The value in force for ``key`` (the certificate's default where the key is absent)."""
-    if key in limits:
-        return limits[key]
-    if key == "max_finite_ulp":
-        return limits["max_ulp"]
-    if key == "threshold_jump_ulp":
-        return 2 * _get(limits, "max_finite_ulp") + 1
-    return False if key.startswith("premature") else 0
-
-
 def _widest(limits: list[dict[str, object]]) -> dict[str, object]:
     """Each key's loosest value over several paths' limits (absent: its default)."""
     keys = [k for k in _KEY_ORDER if any(k in d for d in limits)]
+    in_force = [limits_in_force(d) for d in limits]
     out = {}
     for k in keys:
-        vals = [_get(d, k) for d in limits]
+        vals = [d[k] for d in in_force]
         out[k] = any(vals) if isinstance(vals[0], bool) else max(vals)
     if out.get("max_finite_ulp") == out["max_ulp"]:
         del out["max_finite_ulp"]
@@ -198,7 +188,8 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more) -
         lines += _entry(sel, widest, f"the loosest of the {', '.join(paths)} paths (for paths not measured); "
                                      f"each measured path has an entry of its own below")
         for p in paths:
-            full = {k: _get(own[p], k) for k in widest}
+            in_force = limits_in_force(own[p])
+            full = {k: in_force[k] for k in widest}
             lines += _entry(sel + [f'path = "{p}"'], full, f"on the {p} path: {whys[p]}")
     return "\n".join(lines)
 
