@@ -29,7 +29,8 @@ import numpy as np
 from .evaluate import check_params, to_float64
 from .formats import FORMATS, Format, get_format
 from .inputs import input_set
-from .judge import describe_failure, from_json_safe as _from_json_safe, json_safe as _json_safe, same_results
+from .judge import (describe_failure, from_json_safe as _from_json_safe, json_safe as _json_safe, previous_failure,
+                    same_results)
 from .ulp import ulp_error
 
 __all__ = ["AgreementMatrix", "Disagreement", "PairReport", "DEVICE_PAIRS", "MAX_EXAMPLES",
@@ -337,7 +338,9 @@ def report_agreement(combos: Iterable, verdicts: Iterable = (), n: int | None = 
         run = [t for t in group if (t.name, fmt, fn) not in failed]
         x, mode, used_seed = _inputs(run, f, fn, 1.0, None, None, n, seed)
         results, errors = _compute(run, x, f, fn, 1.0, None)
-        errors.update({t.name: failed[(t.name, fmt, fn)] for t in group if (t.name, fmt, fn) in failed})
+        # a target that hung or crashed on this kind of call says so ("skipped: …"), else its verdict's reason
+        errors.update({t.name: previous_failure(t, fmt, fn) or failed[(t.name, fmt, fn)] for t in group
+                       if (t.name, fmt, fn) in failed})
         names = list(results)
         matrices.append(AgreementMatrix(format=fmt, fn=fn, beta=1.0, threshold=None, targets=names,
                                         n_inputs=int(x.size), mode=mode, seed=used_seed,

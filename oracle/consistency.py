@@ -51,8 +51,8 @@ from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_
 from .exhaustive import default_jobs
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
-from .judge import (code_path_of, checked_output, describe_failure, from_json_safe, json_safe, same_results,
-                    switch_points_of, unsupported_reason)
+from .judge import (code_path_of, checked_output, describe_failure, from_json_safe, json_safe, previous_failure,
+                    same_results, switch_points_of, unsupported_reason)
 from .ulp import ulp_exponent_f64
 
 __all__ = ["LayoutDifference", "LayoutReport", "layout_check", "default_widths", "default_inputs",
@@ -345,6 +345,10 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
     reason = unsupported_reason(target, f, beta, threshold)
     if reason is not None:
         rep.status, rep.reason, rep.max_ulps = "unsupported", reason, math.nan
+        return rep
+    gone = previous_failure(target, f.name, fn)
+    if gone is not None:  # it hung or crashed on this kind of call earlier in the run
+        rep.status, rep.reason, rep.max_ulps = "error", gone, math.nan
         return rep
     rep.code_path = code_path_of(target)
     if x is None:

@@ -21,7 +21,6 @@ import concurrent.futures as cf
 import json
 import multiprocessing as mp
 import os
-import pickle
 import signal
 import time
 from dataclasses import dataclass
@@ -136,19 +135,15 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def _init_worker(payload: bytes, plugin_specs: list[str], memory_limit: int | None, fmt: str, fn: str,
-                 beta: float, threshold, chunk: int, worst_k: int, values: np.ndarray | None = None) -> None:
+def _init_worker(ref, memory_limit: int | None, fmt: str, fn: str, beta: float, threshold, chunk: int,
+                 worst_k: int, values: np.ndarray | None = None) -> None:
+    """A pool worker's start: the target rebuilt from its :class:`targets.locate.TargetRef`."""
+    from targets.isolation import limit_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     keep_freed_memory()
-    if memory_limit:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    import targets
-
-    for spec in plugin_specs:  # plugin modules must exist here before their targets can be unpickled
-        targets.load_target_module(spec)
-    target = pickle.loads(payload)
+    limit_memory(memory_limit)
+    target = ref.resolve()
     _WORKER.update(call=_caller(target, fn, beta, threshold), f=get_format(fmt), fn=fn, beta=beta,
                    chunk=chunk, worst_k=worst_k, values=values)
     if values is not None:
@@ -212,9 +207,12 @@ class Checkpoint:
 
 # --- the main side ----------------------------------------------------------------------------------------
 
-def _unwrap(target):
-    """The target itself (workers here are the isolation: no second worker per worker)."""
-    return getattr(target, "_target", target)
+def _ref(target):
+    """How the pool's workers get the target (workers here are the isolation: no second worker per worker)."""
+    from targets.locate import ref_of
+
+    ref = getattr(target, "ref", None)  # an isolated target knows its own
+    return ref if ref is not None else ref_of(target)
 
 
 def _workers(executor: cf.ProcessPoolExecutor) -> dict:
@@ -252,10 +250,12 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     ``values``: instead of the stream, these inputs (in increasing x, NaN last, as an InputSet holds
     them): how :func:`oracle.judge.judge` spreads a large sample over the cores.
     """
-    from targets.isolation import _describe_exit as describe_exit
-    from targets.registry import loaded_module_specs as plugin_specs
+    from targets.isolation import environ_applied, previous_failure, remember_failure
 
     f, beta = check_params(fmt, fn, beta, threshold)
+    skipped = previous_failure(target, f.name, fn)
+    if skipped is not None:
+        raise ExhaustiveFailed(skipped)
     if values is None and f.bits > EXHAUSTIVE_BITS:
         raise ValueError(f"{f.name} has 2**{f.bits} inputs: too many to judge exhaustively; sample it")
     total_inputs = stream_size(f) if values is None else int(values.size)
@@ -279,54 +279,78 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     if todo:
         jobs = max(1, min(jobs, len(todo)))
         try:
-            payload = pickle.dumps(_unwrap(target))
-        except Exception as e:  # noqa: BLE001 — e.g. a target defined in __main__ or holding a lock
-            raise ExhaustiveFailed(f"cannot send the target to worker processes ({type(e).__name__}: {e})") from None
-        ctx = mp.get_context("spawn")
-        ex = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(payload, plugin_specs(), memory_limit, f.name, fn,
-                                              beta, threshold, chunk, worst_k, values))
+            ref = _ref(target)
+        except TypeError as e:  # targets.locate.NotSendable: neither located nor picklable
+            raise ExhaustiveFailed(str(e)) from None
         try:
-            running = {ex.submit(_measure_piece, *p): p for p in todo}
-            known = _workers(ex)  # kept: a broken pool forgets its workers, and their exit codes with them
-            last = time.monotonic()  # a hang shows as no piece finishing for `timeout` seconds
-            while running:
-                ready, _ = cf.wait(running, timeout=min(timeout, 5.0), return_when=cf.FIRST_COMPLETED)
-                known.update(_workers(ex))
-                for fut in ready:
-                    p = running.pop(fut)
-                    try:
-                        result = fut.result()
-                    except cf.process.BrokenProcessPool:
-                        codes = [c for c in _kill(ex, known) if c not in (None, 0)]
-                        # the pool ends the other workers with SIGTERM: the culprit's code is another
-                        codes.sort(key=lambda c: c == -signal.SIGTERM)
-                        why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
-                        # every piece in flight fails with the pool: this one is only one of them
-                        raise ExhaustiveFailed(f"{why} while judging inputs {_span(f, p, chunk, values)} "
-                                               f"(or another piece in flight)") from None
-                    if isinstance(result, str):
-                        raise ExhaustiveFailed(f"{result} (in inputs {_span(f, p, chunk, values)})")
-                    done[p] = result
-                    if ckpt:
-                        ckpt.add(p, result)
-                    finished += size(p)
-                    last = time.monotonic()
-                    if progress:
-                        progress(finished, total)
-                if running and time.monotonic() - last > timeout:
-                    _kill(ex)
-                    first = min(running.values())
-                    raise ExhaustiveFailed(f"timed out: no piece of {chunk * piece:,} inputs finished within "
-                                           f"{timeout:g} s (from inputs {_span(f, first, chunk, values)})")
-        except BaseException:
-            _kill(ex)
-            raise
-        ex.shutdown(wait=True)
+            # the workers start as the pool needs them: a capped target's environment holds meanwhile
+            with environ_applied(getattr(target, "env", None)):
+                _run_pool(ref, jobs, memory_limit, f, fn, beta, threshold, chunk, piece, worst_k, values, todo,
+                          done, ckpt, size, finished, total, progress, timeout)
+        except _PoolLost as lost:  # a crash or hang: not worth waiting for again in this run
+            remember_failure(target, f.name, fn, lost.cause)
+            raise ExhaustiveFailed(str(lost)) from None
     tally = Tally(start=chunks.start * chunk, stop=chunks.start * chunk)  # covers nothing yet
     for p in pieces:
         tally = done[p] if tally.start == tally.stop else tally.merge(done[p], worst_k)
     return tally
+
+
+class _PoolLost(ExhaustiveFailed):
+    """The pool's workers crashed or hung; ``cause`` is the short form ("crashed: SIGSEGV", "timed out …")."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _run_pool(ref, jobs: int, memory_limit, f: Format, fn: str, beta: float, threshold, chunk: int, piece: int,
+              worst_k: int, values, todo: list, done: dict, ckpt, size, finished: int, total: int, progress,
+              timeout: float) -> None:
+    """Measure the ``todo`` pieces on a pool of ``jobs`` workers into ``done`` (and the checkpoint)."""
+    from targets.isolation import describe_exit
+
+    ctx = mp.get_context("spawn")
+    ex = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                initargs=(ref, memory_limit, f.name, fn, beta, threshold, chunk, worst_k, values))
+    try:
+        running = {ex.submit(_measure_piece, *p): p for p in todo}
+        known = _workers(ex)  # kept: a broken pool forgets its workers, and their exit codes with them
+        last = time.monotonic()  # a hang shows as no piece finishing for `timeout` seconds
+        while running:
+            ready, _ = cf.wait(running, timeout=min(timeout, 5.0), return_when=cf.FIRST_COMPLETED)
+            known.update(_workers(ex))
+            for fut in ready:
+                p = running.pop(fut)
+                try:
+                    result = fut.result()
+                except cf.process.BrokenProcessPool:
+                    codes = [c for c in _kill(ex, known) if c not in (None, 0)]
+                    # the pool ends the other workers with SIGTERM: the culprit's code is another
+                    codes.sort(key=lambda c: c == -signal.SIGTERM)
+                    why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
+                    # every piece in flight fails with the pool: this one is only one of them
+                    raise _PoolLost(f"{why} while judging inputs {_span(f, p, chunk, values)} "
+                                    f"(or another piece in flight)", why) from None
+                if isinstance(result, str):
+                    raise ExhaustiveFailed(f"{result} (in inputs {_span(f, p, chunk, values)})")
+                done[p] = result
+                if ckpt:
+                    ckpt.add(p, result)
+                finished += size(p)
+                last = time.monotonic()
+                if progress:
+                    progress(finished, total)
+            if running and time.monotonic() - last > timeout:
+                _kill(ex)
+                first = min(running.values())
+                raise _PoolLost(f"timed out: no piece of {chunk * piece:,} inputs finished within "
+                                f"{timeout:g} s (from inputs {_span(f, first, chunk, values)})",
+                                f"timed out after {timeout:g} s")
+    except BaseException:
+        _kill(ex)
+        raise
+    ex.shutdown(wait=True)
 
 
 def _span(f: Format, p: tuple[int, int], chunk: int, values: np.ndarray | None = None) -> str:

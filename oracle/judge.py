@@ -27,7 +27,7 @@ __all__ = ["SCHEMA_VERSION", "Verdict", "true_max", "code_path_of", "WorstInput"
            "HISTOGRAM_EDGES", "PROFILE_BINS",
            "CHUNK", "measure_chunk", "tally_chunks", "sample_chunks", "finite_before", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
-           "unsupported_reason"]
+           "unsupported_reason", "previous_failure"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 #: 3: histogram bin ">256"; monotonicity never compares −0 with +0; means summed exactly.
@@ -237,6 +237,10 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     if reason is not None:
         v.status, v.reason = "unsupported", reason
         return v
+    gone = previous_failure(target, f.name, fn)
+    if gone is not None:  # it hung or crashed on this kind of call already: one timeout per run is enough
+        v.status, v.reason = "error", gone
+        return v
     switches = switch_points_of(target, f, beta, threshold)
     if inputs is None:
         inputs = input_set(f, fn, beta, switch_points=switches, n=n, seed=seed)
@@ -371,17 +375,17 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
     splitting the input in halves (at most ``max_calls`` calls): "raised ValueError: ... on 3 of 65,536
     inputs; first: x = 1.5".
     """
-    from targets.isolation import TargetCrashed, TargetTimeout
+    from targets.isolation import NO_RETRY
 
     what = describe_failure(exc)
-    if isinstance(exc, (TargetCrashed, TargetTimeout)) or x.size <= 1:
+    if isinstance(exc, NO_RETRY) or x.size <= 1:
         return what if x.size != 1 else f"{what} (x = {float(to_float64(x)[0])!r})"
 
     def fails(lo: int, hi: int) -> bool:
         try:
             checked_output(call(x[lo:hi]), x[lo:hi])
             return False
-        except (TargetCrashed, TargetTimeout):
+        except NO_RETRY:
             raise
         except Exception:  # noqa: BLE001
             return True
@@ -400,13 +404,21 @@ def _failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 25
             else:
                 mid = (lo + hi) // 2
                 todo += [(mid, hi), (lo, mid)]
-    except (TargetCrashed, TargetTimeout) as later:
+    except NO_RETRY as later:
         return f"{what}; then {describe_failure(later)}"
     if not bad:
         return f"{what} (only on the whole array: no smaller part fails)" if not todo else what
     first = float(to_float64(x[min(bad):min(bad) + 1])[0])
     count = f"{len(bad):,}" if not todo else f"at least {len(bad):,}"
     return f"{what} on {count} of {x.size:,} inputs; first: x = {first!r}"
+
+
+def previous_failure(target, fmt: str, fn: str) -> str | None:
+    """Why not to call an isolated target again for this kind of call (it hung or crashed on one: "skipped:
+    …"), or None (always for a target in this process)."""
+    from targets.isolation import previous_failure as remembered
+
+    return remembered(target, fmt, fn)
 
 
 def unsupported_reason(target, f: Format, beta: float, threshold) -> str | None:

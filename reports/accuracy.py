@@ -20,6 +20,8 @@ from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
+from .unmeasured import skipped_markdown, skipped_phases
+
 __all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "max_cell", "write_json", "write_markdown", "atomic_write_text", "load_json",
            "agreement_percent", "AGREEMENT_NOTE"]
 
@@ -100,12 +102,14 @@ def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                agreement: Sequence[AgreementMatrix] | None = None,
                device_agreement: Sequence[PairReport] | None = None, layout: Sequence = ()) -> None:
     """accuracy.json: the verdicts, the environment, the agreement between targets
-    (:mod:`oracle.agreement`: matrices under "agreement", device pairs under "device_agreement") and the
-    layout-consistency reports (:mod:`oracle.consistency`, under "layout")."""
+    (:mod:`oracle.agreement`: matrices under "agreement", device pairs under "device_agreement"), the
+    layout-consistency reports (:mod:`oracle.consistency`, under "layout") and what was skipped after a target
+    hung or crashed (:func:`reports.unmeasured.skipped_phases`, under "skipped")."""
     doc = {"schema": REPORT_SCHEMA, "environment": env, "verdicts": [v.to_dict() for v in verdicts],
            "agreement": [m.to_dict() for m in agreement or ()],
            "device_agreement": [p.to_dict() for p in device_agreement or ()],
-           "layout": [r.to_dict() for r in layout]}
+           "layout": [r.to_dict() for r in layout],
+           "skipped": skipped_phases(verdicts, layout, agreement or ())}
     atomic_write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
@@ -209,6 +213,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                          f"{w.correct!r} | {_num(w.ulp)} |")
     lines += _agreement_markdown(agreement or [], device_agreement or [])
     lines += _layout_markdown(layout)
+    lines += skipped_markdown(skipped_phases(verdicts, layout, agreement or ()))
     skipped = sorted({f"{v.target}: {v.reason}" for v in verdicts if v.status == "unsupported" and v.format == "-"})
     if skipped:
         lines += ["", "## Unavailable targets", ""] + [f"- {s}" for s in skipped]

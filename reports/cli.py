@@ -112,18 +112,18 @@ def _select(args: argparse.Namespace):
 
 
 def _isolate(target, args: argparse.Namespace):
-    """The target behind a worker process (crash, hang and memory containment), where it can be sent."""
+    """The target behind a worker process (crash, hang and memory containment), which rebuilds it from its
+    module, entry point or built-in (targets.locate); never silently in this process (that is --no-isolation)."""
     import targets
     from targets.isolation import IsolatedTarget
+    from targets.locate import NotSendable
 
     if targets.reason_unavailable(target) is not None:
         return target
     try:
         return IsolatedTarget(target, timeout=args.timeout, memory_limit=args.memory_limit)
-    except Exception as e:  # noqa: BLE001 — e.g. a target object that cannot be pickled
-        print(f"softplus-cert: note: {target.name} runs in this process ({type(e).__name__}: {e})",
-              file=sys.stderr)
-        return target
+    except NotSendable as e:
+        raise UsageError(str(e)) from None
 
 
 def _parse_memory(text: str) -> int:
@@ -132,7 +132,7 @@ def _parse_memory(text: str) -> int:
     num, unit = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
     try:
         value = int(float(num) * units[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # "x", "inf", "nan"
         raise argparse.ArgumentTypeError(f"memory limit must look like 8G or 512M, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"memory limit must be positive, got {text!r}")
@@ -199,7 +199,16 @@ def _progress_bar(total: int, quiet: bool, unit: str = "combo"):
         yield advance
 
 
-def _run_and_write(args: argparse.Namespace, summary: bool = True):
+class _Run:
+    """What a report run selected and measured, for the phases after it and the exit status."""
+
+    def __init__(self, chosen, combos, verdicts=(), layouts=()) -> None:
+        self.chosen, self.combos = chosen, combos
+        self.verdicts, self.layouts = list(verdicts), list(layouts)
+        self.speed: list = []
+
+
+def _run_and_write(args: argparse.Namespace, summary: bool = True) -> _Run:
     from pathlib import Path
 
     from reports.accuracy import (Interrupted, run_grid, run_layout_checks, summary_table, write_json,
@@ -217,7 +226,7 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
         raise UsageError(f"output directory {out} is not writable ({e.strerror}); pass --out DIR") from None
     todo = [c for c in combos if not c.skip]
     if getattr(args, "shard", None) is not None:
-        return _run_shard(args, chosen, combos, todo, out)
+        return _Run(chosen, combos, _run_shard(args, chosen, combos, todo, out))
     from oracle.exhaustive import default_jobs
 
     big = _exhaustive_selection(args, todo)
@@ -284,7 +293,7 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True):
     if summary:
         summary_table(verdicts)
     print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
-    return verdicts, layouts
+    return _Run(chosen, combos, verdicts, layouts)
 
 
 def _available(chosen, combos) -> list:
@@ -309,11 +318,12 @@ def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
     return big
 
 
-def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> None:
-    """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there)."""
+def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> list:
+    """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there); the
+    verdicts of its failed combinations (those it measured are merged later)."""
     from reports.environment import environment
     from reports.exhaustive import (finished_shard, forget_checkpoints, is_exhaustive, run_exhaustive_combo,
-                                    shard_config, shard_path, write_shard)
+                                    shard_config, shard_path, verdict_of, write_shard)
 
     shard = args.shard
     if not getattr(args, "exhaustive", False):
@@ -327,19 +337,16 @@ def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> None:
     path, config = shard_path(out, shard), shard_config(todo, shard, args.chunk)
     if finished_shard(path, shard, config):
         print(f"shard {shard.label} is already done: {path}", file=sys.stderr)
-        return None
+        return []
     print(f"shard {shard.label} of {len(todo)} exhaustive combinations -> {path}", file=sys.stderr)
     records = [run_exhaustive_combo(c, out, shard=shard, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
                                     memory_limit=args.memory_limit, quiet=args.quiet) for c in todo]
     env = environment(None, _available(chosen, combos))
     write_shard(path, shard, config, env, records)
     forget_checkpoints(out, todo, shard)
-    failed = [r for r in records if r["status"] != "ok"]
-    for r in failed:
-        print(f"  {r['id']}: {r['reason']}", file=sys.stderr)
     print(f"wrote {path}; when all {shard.count} shards are done: softplus-cert merge "
           f"{out}/shard-*-of-{shard.count}.json --out DIR")
-    return None
+    return [verdict_of(r) for r in records if r["status"] != "ok"]
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -374,24 +381,43 @@ def _cmd_report(args: argparse.Namespace) -> int:
     """Judge every selected target against the oracle and write the accuracy report (HTML with plots,
     Markdown, JSON), then time them for the speed report (unless --skip-speed). With --shard, run one
     slice of an exhaustive run instead and write its shard file (see `softplus-cert merge`)."""
-    _run_and_write(args)
-    if args.shard is not None:
+    run = _run_and_write(args)
+    if args.shard is None and not args.skip_speed:
+        run.speed = _speed(args, run.chosen, run.combos)
+    return _exit_status(run, 3)
+
+
+def _exit_status(run: _Run, failed: int) -> int:
+    """0 if every selected combination was measured, else ``failed`` after listing the unmeasured ones on
+    the last lines (stderr)."""
+    from reports.unmeasured import unmeasured_lines
+
+    lines = unmeasured_lines(run.verdicts, run.layouts, run.speed)
+    if not lines:
         return 0
-    if not args.skip_speed:
-        _speed(args)
-    return 0
+    count = sum(1 for v in run.verdicts if v.status == "error") + sum(
+        1 for r in run.layouts if r.status == "error") + sum(1 for r in run.speed if r.status == "error")
+    sys.stdout.flush()
+    print(f"not measured: {count} combination(s) (exit status {failed}); the reports hold the rest:",
+          file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    return failed
 
 
-def _speed(args: argparse.Namespace) -> None:
-    """Time the selected targets and write speed.json, speed.md and the speed plots into --out."""
+def _speed(args: argparse.Namespace, chosen=None, combos=None) -> list:
+    """Time the selected targets (those of the accuracy run, when given: a target that hung or crashed
+    there is not timed in that format) and write speed.json, speed.md and the speed plots into --out;
+    the records."""
     from pathlib import Path
 
     import targets
     from reports.environment import environment
     from reports.speed import SIZES, write_speed_json, write_speed_markdown, write_speed_plots
 
-    chosen, combos = _select(args)
-    runnable = [getattr(t, "_target", t) for t in chosen if targets.reason_unavailable(t) is None]
+    if chosen is None:
+        chosen, combos = _select(args)
+    runnable = [t for t in chosen if targets.reason_unavailable(t) is None]
     formats = sorted({c.fmt for c in combos if not c.skip}, key=list(_format_order()).index)
     sizes = _split(args.sizes) if getattr(args, "sizes", None) else list(SIZES)
     for s in sizes:
@@ -405,27 +431,40 @@ def _speed(args: argparse.Namespace) -> None:
             records += _time_target(t, formats, sizes, args)
             if advance:
                 advance(t.name)
-    env = environment(None, runnable)
+    env = environment(None, [getattr(t, "_target", t) for t in runnable])
 
     write_speed_json(out / "speed.json", records, env)
     write_speed_markdown(out / "speed.md", records, env)
     write_speed_plots(out, records)
     print(f"wrote {out / 'speed.md'} and {out / 'speed.json'}")
+    return records
 
 
 def _time_target(t, formats, sizes, args: argparse.Namespace) -> list:
-    """Speed records of one target, timed in a worker process of its own (a crash or hang ends there)."""
-    from reports.speed import SpeedRecord, run_speed
-    from targets.isolation import call_in_worker
+    """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
+    format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
+    from oracle.grid import FUNCTIONS
+    from reports.speed import DIRECTIONS, SpeedRecord, run_speed, speed_job
+    from targets.isolation import previous_failure
 
+    device = getattr(t, "device", "cpu")
+    records, timed = [], []
+    for fmt in formats:
+        gone = next((r for r in (previous_failure(t, fmt, fn) for fn in FUNCTIONS) if r), None)
+        if gone is None:
+            timed.append(fmt)
+        else:
+            records += [SpeedRecord(target=t.name, device=device, format=fmt, size="-", n=0, direction=d,
+                                    status="error", reason=gone) for d in DIRECTIONS]
+    if not timed:
+        return records
     if args.no_isolation:
-        return run_speed([t], formats, sizes, repeats=args.repeats, min_time=args.min_time)
+        return records + run_speed([t], timed, sizes, repeats=args.repeats, min_time=args.min_time)
     try:
-        return call_in_worker(run_speed, [t], formats, sizes, repeats=args.repeats, min_time=args.min_time,
-                              timeout=args.timeout, memory_limit=args.memory_limit)
-    except Exception as e:  # noqa: BLE001 — TargetFailure, or a target that cannot be pickled
-        return [SpeedRecord(target=t.name, device=getattr(t, "device", "cpu"), format="-", size="-", n=0,
-                            direction="-", status="error", reason=str(e))]
+        return records + t.run_job(speed_job, timed, sizes, args.repeats, args.min_time, timeout=args.timeout)
+    except Exception as e:  # noqa: BLE001 — a TargetFailure: the job crashed, hung or raised
+        return records + [SpeedRecord(target=t.name, device=device, format="-", size="-", n=0, direction="-",
+                                      status="error", reason=str(e))]
 
 
 def _format_order():
@@ -444,8 +483,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(f"output directory {args.out} is not writable ({e.strerror}); pass --out DIR") from None
     args.betas, args.thresholds, args.functions = [1.0], [None], None
-    _speed(args)
-    return 0
+    chosen, combos = _select(args)
+    run = _Run(chosen, combos)
+    run.speed = _speed(args, chosen, combos)
+    return _exit_status(run, 3)
 
 
 def _certificates(args: argparse.Namespace) -> dict:
@@ -496,8 +537,9 @@ def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
 def _cmd_certify(args: argparse.Namespace) -> int:
     """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
     certs = _certificates(args)
-    verdicts, layouts = _run_and_write(args, summary=False)
-    return _hold_to_certificates(certs, verdicts, layouts)
+    run = _run_and_write(args, summary=False)
+    code = _hold_to_certificates(certs, run.verdicts, run.layouts)
+    return max(code, _exit_status(run, 1))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -49,7 +49,7 @@ from targets.base import KERNEL_NAMES, Target, speed_inputs
 from .accuracy import atomic_write_text
 
 __all__ = [
-    "SPEED_SCHEMA", "SIZES", "DIRECTIONS", "Timing", "SpeedRecord", "run_speed", "time_kernels",
+    "SPEED_SCHEMA", "SIZES", "DIRECTIONS", "Timing", "SpeedRecord", "run_speed", "speed_job", "time_kernels",
     "numpy_api_kernels", "write_speed_json", "write_speed_markdown", "write_speed_plots",
 ]
 
@@ -272,6 +272,13 @@ def _measure_size(target: Target, fmt: str, size: str, n: int, directions: Seque
     timings, errors = time_kernels({k: kernels[k] for k in dict.fromkeys(wanted)}, repeats, min_time, sync)
     del kernels  # free the device arrays before the next size
     return [_record(target, fmt, size, n, d, via, timings, errors) for d in directions]
+
+
+def speed_job(target: Target, formats: Sequence[str], sizes: Sequence[str], repeats: int,
+              min_time: float) -> list[SpeedRecord]:
+    """:func:`run_speed` of one target: the job an isolated target runs in a worker of its own
+    (``IsolatedTarget.run_job``)."""
+    return run_speed([target], formats, sizes, repeats=repeats, min_time=min_time)
 
 
 def run_speed(targets: Iterable[Target], formats: Sequence[str] | None = None,

@@ -179,12 +179,13 @@ class Target(ABC):
         :class:`TargetOutputError` if the result has the wrong dtype or shape.
         """
         x, beta, threshold = self._validate(x, beta, threshold)
-        return self._checked(self.compute(x, beta, threshold), x, "softplus")
+        return self._checked(self._untouched(self.compute, x, beta, threshold, "softplus"), x, "softplus")
 
     def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold: float | None = None) -> np.ndarray:
         """d/dx softplus_β(x) = sigmoid(βx) as the implementation differentiates it; same rules as softplus."""
         x, beta, threshold = self._validate(x, beta, threshold)
-        return self._checked(self.compute_grad(x, beta, threshold), x, "softplus_grad")
+        return self._checked(self._untouched(self.compute_grad, x, beta, threshold, "softplus_grad"), x,
+                             "softplus_grad")
 
     def supports(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> bool:
         """True if available here and :meth:`check` accepts the combination."""
@@ -214,6 +215,22 @@ class Target(ABC):
         if reason is not None:
             raise Unsupported(f"{self.name}: {reason}")
         return x, beta, threshold
+
+    def _untouched(self, compute: Callable, x: np.ndarray, beta: float, threshold, what: str):
+        """``compute(x, beta, threshold)``, and a TargetOutputError if it changed ``x`` in place (then ``x`` is
+        put back as it was: the caller's inputs, against which the result is judged, stay the inputs). The
+        target still sees ``x`` itself, in its layout: a copy would hide how it handles strided views."""
+        if not x.flags.writeable:
+            return compute(x, beta, threshold)
+        before = x.copy()
+        y = compute(x, beta, threshold)
+        uint = np.dtype(f"u{x.dtype.itemsize}")
+        changed = int(np.count_nonzero(x.view(uint) != before.view(uint)))  # bits: NaN payloads count
+        if changed:
+            np.copyto(x, before)
+            raise TargetOutputError(f"{self.name}.{what} changed its input in place ({changed:,} of {x.size:,} "
+                                    f"elements); a target must leave its input as it was")
+        return y
 
     def _checked(self, y, x: np.ndarray, what: str) -> np.ndarray:
         problem = output_problem(y, x)

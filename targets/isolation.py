@@ -2,22 +2,36 @@
 
 :class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: everything cheap (name, formats, ``check``,
 switch points, versions) is answered in this process; ``softplus``, ``softplus_grad``, ``set_threads`` and
-``code_path`` (the instruction-set path is the worker's, which may be capped by ``env``) run in a worker process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their
-thread pools). The worker lives as long as the wrapper, so the framework is imported once per target and a
+``code_path`` (the instruction-set path is the worker's, which may be capped by ``env``) run in a worker
+process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their thread
+pools). The worker gets the target by its source and name (:mod:`targets.locate`: the plugin module or entry
+point is loaded again there), so targets that do not pickle are isolated too; it says "ready" once it has
+the target, so a plugin that fails, hangs or crashes while loading is told apart from one that fails
+computing. The worker lives as long as the wrapper, so the framework is imported once per target and a
 well-behaved target pays only the pickling of its arrays through a pipe. Arrays keep their memory layout on
 the way (a sliced or transposed view arrives as such a view, not as the contiguous copy pickle would make),
-and a thread count set with ``set_threads`` is set again in a worker started after a crash.
+results that are not NumPy arrays are refused in the worker (a torch tensor never reaches this process), and
+a thread count set with ``set_threads`` is set again in a worker started after a crash.
 
 Failures come back as exceptions of their own kind, each with a one-line cause:
 
 * :class:`TargetRaised` — the target raised (type, message and the worker's traceback are kept);
 * :class:`TargetTimeout` — no answer within ``timeout`` seconds: the worker is killed;
-* :class:`TargetCrashed` — the worker died (segfault, abort, out-of-memory kill): "crashed: SIGSEGV".
+* :class:`TargetCrashed` — the worker died (segfault, abort, out-of-memory kill): "crashed: SIGSEGV";
+* :class:`TargetSkipped` — not tried: this kind of call timed out or crashed earlier in this wrapper's life.
 
-After a timeout or a crash the next call starts a fresh worker. ``memory_limit`` (bytes) caps the worker's
-address space (RLIMIT_AS), so an allocation storm ends as a MemoryError or a crash of the worker alone.
-``env`` (variable → value) is set in the worker's environment before it starts, so frameworks read it at
-import: ``targets.cpu_path.cap_changes()`` holds them to AVX2 in that worker alone.
+**A dead target costs one timeout.** After a timeout or a crash of a call kind — ``softplus`` or
+``softplus_grad`` in one format, or any other method — the wrapper remembers it, and every later call of that
+kind fails at once with :class:`TargetSkipped` ("skipped: an earlier float32 softplus call of this run timed
+out after 60 s") instead of waiting again; a worker that cannot even load the target makes every call fail
+so. :meth:`IsolatedTarget.previous_failure` tells callers (the judge, the layout check, the speed report)
+before they start; :meth:`IsolatedTarget.remember_failure` lets a process pool that ran the target on its
+own report what it saw. Calls of other kinds start a fresh worker.
+
+``memory_limit`` (bytes) caps the worker's address space (RLIMIT_AS), so an allocation storm ends as a
+MemoryError or a crash of the worker alone. ``env`` (variable → value) is set in the worker's environment
+before it starts, so frameworks read it at import: ``targets.cpu_path.cap_changes()`` holds them to AVX2
+in that worker alone.
 """
 
 from __future__ import annotations
@@ -29,15 +43,20 @@ import pickle
 import signal
 import threading
 import traceback
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["IsolatedTarget", "TargetFailure", "TargetRaised", "TargetTimeout", "TargetCrashed",
-           "DEFAULT_TIMEOUT", "call_in_worker"]
+from .locate import TargetRef, ref_of
 
-#: Seconds one call may take, the framework's import on first use included (TensorFlow: ~7 s).
+__all__ = ["IsolatedTarget", "TargetFailure", "TargetRaised", "TargetTimeout", "TargetCrashed", "TargetSkipped",
+           "NO_RETRY", "DEFAULT_TIMEOUT", "call_in_worker", "limit_memory", "environ_applied", "previous_failure",
+           "remember_failure", "COMPUTE_METHODS", "describe_exit"]
+
+#: Seconds one call may take (and, separately, a worker's start: the framework's import, e.g. TensorFlow ~7 s).
 DEFAULT_TIMEOUT = 300.0
+#: The calls that compute, remembered per format when they time out or crash.
+COMPUTE_METHODS = ("softplus", "softplus_grad")
 
 
 class TargetFailure(RuntimeError):
@@ -60,7 +79,16 @@ class TargetCrashed(TargetFailure):
     """The worker process died while computing."""
 
 
-def _describe_exit(code: int | None) -> str:
+class TargetSkipped(TargetFailure):
+    """Not tried: a call of this kind timed out or crashed earlier (``str()`` starts with "skipped: ")."""
+
+
+#: Failures not worth a second call on a smaller input (each costs a worker's restart, or nothing was tried).
+NO_RETRY = (TargetTimeout, TargetCrashed, TargetSkipped)
+
+
+def describe_exit(code: int | None) -> str:
+    """A worker's exit code in words: "crashed: SIGSEGV", "crashed: the worker exited with status 3"."""
     if code is None:
         return "crashed: the worker stopped answering"
     if code < 0:
@@ -102,39 +130,65 @@ def _unpack(a):
     return a.array() if isinstance(a, _Strided) else a
 
 
-def _serve(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
-    """The worker: rebuild the target, then answer (method, args) requests until EOF."""
+def limit_memory(memory_limit: int | None) -> None:
+    """Cap this process's address space at ``memory_limit`` bytes (RLIMIT_AS); nothing for None. For the start
+    of a worker process, before it loads a target."""
     if memory_limit:
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    import targets
 
-    for spec in plugin_specs:  # plugin modules must exist here before their targets can be unpickled
-        targets.load_target_module(spec)
-    target = pickle.loads(payload)
+
+def _failure_payload(exc: BaseException) -> tuple[str, str, str]:
+    return type(exc).__name__, str(exc), traceback.format_exc()
+
+
+def _serve(conn, ref: TargetRef, memory_limit: int | None) -> None:
+    """The worker: rebuild the target, say "ready" (or why it could not), then answer (method, args)
+    requests until EOF."""
+    limit_memory(memory_limit)
+    try:
+        target = ref.resolve()
+    except BaseException as exc:  # noqa: BLE001 — a plugin that fails to load here is reported, not fatal
+        conn.send(("failed", _failure_payload(exc)))
+        return
+    conn.send(("ready", None))
+    from .base import output_problem
+
     while True:
         try:
             method, args = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
         try:
-            y = getattr(target, method)(*(_unpack(a) for a in args))
+            if method == "__job__":  # (func, args): func(target, *args), for whole jobs such as timing
+                func, job_args = args
+                y = func(target, *job_args)
+            else:
+                args = tuple(_unpack(a) for a in args)
+                y = getattr(target, method)(*args)
+                if method in COMPUTE_METHODS:
+                    # checked here, so a framework's tensor (or a generator) never has to cross the pipe
+                    problem = output_problem(y, args[0])
+                    if problem is not None:
+                        from .base import TargetOutputError
+
+                        raise TargetOutputError(f"{target.name}.{method} {problem}")
             conn.send(("ok", y))
         except BaseException as exc:  # noqa: BLE001 — everything the target does wrong is reported back
             try:
-                conn.send(("raised", (type(exc).__name__, str(exc), traceback.format_exc())))
+                conn.send(("raised", _failure_payload(exc)))
             except Exception:  # noqa: BLE001 — an unpicklable result or exception
                 conn.send(("raised", (type(exc).__name__, repr(exc), "")))
             if isinstance(exc, KeyboardInterrupt):
                 return
 
 
-_ENVIRON_LOCK = threading.Lock()
+_ENVIRON_LOCK = threading.RLock()  # re-entrant: a pool started inside a capped block may apply it again
 
 
 @contextlib.contextmanager
-def _environ(env: Mapping[str, str] | None) -> Iterator[None]:
+def environ_applied(env: Mapping[str, str] | None) -> Iterator[None]:
     """os.environ with ``env`` applied, for the start of a spawned process (which copies it); restored
     afterwards. spawn has no environment argument, and the variables must be there before the child
     imports NumPy (which the unpickling of its entry point already does)."""
@@ -155,15 +209,32 @@ def _environ(env: Mapping[str, str] | None) -> Iterator[None]:
 
 
 class _Worker:
-    def __init__(self, payload: bytes, plugin_specs: list[str], memory_limit: int | None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, ref: TargetRef, memory_limit: int | None, env: Mapping[str, str] | None = None) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, payload, plugin_specs, memory_limit),
-                                daemon=True, name="softplus-cert-target")
-        with _environ(env):
+        self.proc = ctx.Process(target=_serve, args=(child, ref, memory_limit), daemon=True,
+                                name="softplus-cert-target")
+        with environ_applied(env):
             self.proc.start()
         child.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        """Return once the worker holds the target; the failure (as a TargetFailure) otherwise."""
+        try:
+            ready = self.conn.poll(timeout)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            raise TargetCrashed(self._death() + " while loading the target") from None
+        if not ready:
+            self.stop()
+            raise TargetTimeout(f"timed out after {timeout:g} s loading the target in its worker")
+        try:
+            status, payload = self.conn.recv()
+        except (EOFError, ConnectionResetError):
+            raise TargetCrashed(self._death() + " while loading the target") from None
+        if status != "ready":
+            self.stop()
+            type_name, message, detail = payload
+            raise TargetRaised(type_name, f"{message} (loading the target in its worker)", detail)
 
     def call(self, method: str, args: tuple, timeout: float) -> Any:
         try:
@@ -184,7 +255,7 @@ class _Worker:
 
     def _death(self) -> str:
         self.proc.join(5)
-        return _describe_exit(self.proc.exitcode)
+        return describe_exit(self.proc.exitcode)
 
     def alive(self) -> bool:
         return self.proc.is_alive()
@@ -196,44 +267,93 @@ class _Worker:
         self.conn.close()
 
 
+def _call_kind(method: str, args: tuple) -> tuple[str, str]:
+    """(format, method) for a compute call, ("*", method) for any other."""
+    if method in COMPUTE_METHODS and args and isinstance(args[0], np.ndarray):
+        from oracle.formats import format_of
+
+        try:
+            return format_of(args[0]).name, method
+        except ValueError:
+            return str(args[0].dtype), method
+    return "*", method
+
+
 class IsolatedTarget:
     """A target whose computations run in a worker process (see the module docstring).
 
-    Attribute access other than ``softplus``/``softplus_grad``/``set_threads`` goes to the wrapped target.
-    Raises ``pickle.PicklingError`` (or TypeError) at construction for a target that cannot be sent to a worker.
+    Attribute access other than the methods below goes to the wrapped target. ``plugin_specs``: modules a
+    worker loads before unpickling a target that has no source (default: every plugin module loaded here).
+    Raises :class:`targets.locate.NotSendable` at construction for a target a worker cannot get.
     """
 
     def __init__(self, target, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
                  plugin_specs: list[str] | None = None, env: Mapping[str, str] | None = None) -> None:
         self._target = target
-        self._env = dict(env or {})
-        self._payload = pickle.dumps(target)
+        self.env = dict(env or {})
+        self.ref = ref_of(target, plugin_specs)
         self._timeout = timeout
         self._memory_limit = memory_limit
-        if plugin_specs is None:
-            from .registry import loaded_module_specs
-
-            plugin_specs = loaded_module_specs()
-        self._plugins = list(plugin_specs)
         self._worker: _Worker | None = None
         self._threads: int | None = None  # the last thread count set, set again in a fresh worker
+        self._dead: dict[tuple[str, str], str] = {}  # call kind -> the timeout or crash it ended in
+        self._unloadable: str | None = None  # why a worker could not load the target (then nothing runs)
+        self._code_path: dict[str, str] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
 
     def __repr__(self) -> str:
-        capped = f" with {sorted(self._env)}" if self._env else ""
+        capped = f" with {sorted(self.env)}" if self.env else ""
         return f"<isolated {self._target!r}{capped}>"
 
-    def _call(self, method: str, *args) -> Any:
+    # --- what failed before ---------------------------------------------------------------------------------
+
+    def previous_failure(self, fmt: str, fn: str) -> str | None:
+        """Why a ``fn`` call in ``fmt`` is not worth trying ("skipped: an earlier float32 softplus call of
+        this run timed out after 60 s"), or None."""
+        return self._skip_reason((fmt, fn))
+
+    def _skip_reason(self, kind: tuple[str, str]) -> str | None:
+        if self._unloadable is not None:
+            return f"skipped: the target could not be loaded in a worker earlier in this run: {self._unloadable}"
+        reason = self._dead.get(kind)
+        if reason is None:
+            return None
+        what = kind[1] if kind[0] == "*" else f"{kind[0]} {kind[1]}"
+        return f"skipped: an earlier {what} call of this run {reason}"
+
+    def remember_failure(self, fmt: str, fn: str, reason: str) -> None:
+        """Record that ``fn`` in ``fmt`` timed out or crashed elsewhere (e.g. on a process pool of its own)."""
+        self._dead.setdefault((fmt, fn), reason)
+
+    # --- calls ----------------------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> _Worker:
+        if self._worker is not None and self._worker.alive():
+            return self._worker
+        worker = _Worker(self.ref, self._memory_limit, self.env)
         try:
-            if self._worker is None or not self._worker.alive():
-                self._worker = _Worker(self._payload, self._plugins, self._memory_limit, self._env)
-                if self._threads is not None:  # a fresh worker after a crash: the caller's setting holds
-                    self._worker.call("set_threads", (self._threads,), self._timeout)
-            return self._worker.call(method, args, self._timeout)
-        except (TargetTimeout, TargetCrashed):
-            self._worker = None  # the next call starts afresh
+            worker.wait_ready(self._timeout)
+        except TargetFailure as exc:
+            self._unloadable = str(exc)
+            raise
+        self._worker = worker
+        if self._threads is not None:  # a fresh worker after a crash: the caller's setting holds
+            worker.call("set_threads", (self._threads,), self._timeout)
+        return worker
+
+    def _call(self, method: str, *args) -> Any:
+        kind = _call_kind(method, args)
+        skipped = self._skip_reason(kind)
+        if skipped is not None:
+            raise TargetSkipped(skipped)
+        try:
+            return self._ensure_worker().call(method, args, self._timeout)
+        except (TargetTimeout, TargetCrashed) as exc:
+            self._worker = None  # the next call of another kind starts afresh
+            if self._unloadable is None:
+                self._dead[kind] = str(exc)
             raise
 
     def softplus(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
@@ -243,14 +363,26 @@ class IsolatedTarget:
         return self._call("softplus_grad", np.asarray(x), beta, threshold)
 
     def code_path(self) -> dict[str, str]:
-        """The wrapped target's instruction-set path as the worker sees it (its environment may cap it)."""
-        return self._call("code_path")
+        """The wrapped target's instruction-set path as the worker sees it (its environment may cap it);
+        asked once (it does not change while the environment does not)."""
+        if self._code_path is None:
+            self._code_path = self._call("code_path")
+        return dict(self._code_path)
 
     def set_threads(self, n: int | None) -> bool:
         """The wrapped target's ``set_threads``, run in the worker (where the framework's thread pool is)."""
         done = self._call("set_threads", n)
         self._threads = n if done else None
         return done
+
+    def run_job(self, func: Callable, *args, timeout: float | None = None) -> Any:
+        """``func(target, *args)`` in a fresh one-shot worker of its own (same environment and memory cap),
+        e.g. timing the target without the accuracy run's worker state; ``func`` and ``args`` must pickle
+        (module-level functions, plain data). Its result, or a TargetFailure."""
+        if self._unloadable is not None:
+            raise TargetSkipped(self._skip_reason(("*", "job")))
+        return call_in_worker(_job_on_ref, func, self.ref, args, timeout=timeout or self._timeout,
+                              memory_limit=self._memory_limit, env=self.env)
 
     def close(self) -> None:
         """Stop the worker (also done when the wrapper is garbage-collected or the process exits)."""
@@ -265,29 +397,44 @@ class IsolatedTarget:
             pass
 
 
+def _job_on_ref(func: Callable, ref: TargetRef, args: tuple):
+    return func(ref.resolve(), *args)
+
+
+def previous_failure(target, fmt: str, fn: str) -> str | None:
+    """``target.previous_failure(fmt, fn)`` for an isolated target (why not to call it again), None for any
+    other (a target in this process keeps no such memory)."""
+    ask = getattr(target, "previous_failure", None)
+    return ask(fmt, fn) if callable(ask) else None
+
+
+def remember_failure(target, fmt: str, fn: str, reason: str) -> None:
+    """Tell an isolated target that ``fn`` in ``fmt`` timed out or crashed elsewhere; nothing for any other."""
+    tell = getattr(target, "remember_failure", None)
+    if callable(tell):
+        tell(fmt, fn, reason)
+
+
 def _run_once(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
     """A one-shot worker: load plugins, run the pickled (func, args, kwargs), send the result back."""
-    if memory_limit:
-        import resource
+    limit_memory(memory_limit)
+    from . import registry
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-    import targets
-
-    for spec in plugin_specs:
-        targets.load_target_module(spec)
     try:
+        for spec in plugin_specs:
+            registry.load_target_module(spec)
         func, args, kwargs = pickle.loads(payload)
         conn.send(("ok", func(*args, **kwargs)))
     except BaseException as exc:  # noqa: BLE001
-        conn.send(("raised", (type(exc).__name__, str(exc), traceback.format_exc())))
+        conn.send(("raised", _failure_payload(exc)))
 
 
 def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
-                   plugin_specs: list[str] | None = None, **kwargs):
+                   plugin_specs: list[str] | None = None, env: Mapping[str, str] | None = None, **kwargs):
     """``func(*args, **kwargs)`` in a fresh worker process; its result, or a :class:`TargetFailure`.
 
-    For whole jobs on one target (e.g. timing it) that must not take the caller down with them. ``func``
-    and its arguments must pickle (module-level functions, target objects).
+    For whole jobs that must not take the caller down with them. ``func`` and its arguments must pickle
+    (module-level functions, :class:`~targets.locate.TargetRef` for targets: :meth:`IsolatedTarget.run_job`).
     """
     if plugin_specs is None:
         from .registry import loaded_module_specs
@@ -297,7 +444,8 @@ def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: 
     conn, child = ctx.Pipe()
     proc = ctx.Process(target=_run_once, daemon=True, name="softplus-cert-job",
                        args=(child, pickle.dumps((func, args, kwargs)), list(plugin_specs), memory_limit))
-    proc.start()
+    with environ_applied(env):
+        proc.start()
     child.close()
     try:
         if not conn.poll(timeout):
@@ -306,7 +454,7 @@ def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: 
             status, payload = conn.recv()
         except (EOFError, ConnectionResetError):
             proc.join(5)
-            raise TargetCrashed(_describe_exit(proc.exitcode)) from None
+            raise TargetCrashed(describe_exit(proc.exitcode)) from None
         if status == "ok":
             return payload
         raise TargetRaised(*payload)

@@ -30,7 +30,7 @@ from .base import Target, Unsupported
 __all__ = [
     "ENTRY_POINT_GROUP", "BrokenPlugin", "DuplicateTargetError", "Registry",
     "all_targets", "available_targets", "get_target", "load_target_module", "register_target",
-    "reason_unavailable", "loaded_module_specs",
+    "reason_unavailable", "loaded_module_specs", "source_of", "targets_of_source",
 ]
 
 ENTRY_POINT_GROUP = "softplus_cert.targets"
@@ -126,6 +126,9 @@ class Registry:
     def __init__(self, builtins: bool = True, entry_points: bool = True) -> None:
         self._targets: dict[str, Target] = {}
         self._origins: dict[str, str] = {}
+        # name -> (kind, spec) where a worker process can find the same target again: ("builtin", module),
+        # ("entry point", entry point name) or ("module", resolved .py path or dotted name)
+        self._sources: dict[str, tuple[str, str]] = {}
         self._modules: dict[str, list[Target]] = {}  # spec -> what it gave, so loading twice is harmless
         self._want_builtins = builtins
         self._want_entry_points = entry_points
@@ -134,7 +137,7 @@ class Registry:
     def register(self, target: Target, origin: str = "registered in code") -> Target:
         """Add one target; DuplicateTargetError if its name is taken, TypeError if it is not a Target."""
         self._start()
-        self._add(target, origin)
+        self._add(target, origin)  # no source: a worker cannot rebuild it (it is sent pickled, if it pickles)
         return target
 
     def load_module(self, spec: str | Path, strict: bool = False) -> list[Target]:
@@ -156,7 +159,7 @@ class Registry:
                 raise
             found = [BrokenPlugin(f"plugin:{spec}", f"{origin} failed to load: {_failure(exc)}")]
         for t in found:
-            self._add(t, origin)
+            self._add(t, origin, None if isinstance(t, BrokenPlugin) else ("module", key))
         self._modules[key] = found
         return found
 
@@ -177,7 +180,15 @@ class Registry:
         except KeyError:
             raise ValueError(f"unknown target {name!r}; known: {', '.join(self._targets)}") from None
 
-    def _add(self, target: Target, origin: str) -> None:
+    def source(self, target: Target) -> tuple[str, str] | None:
+        """(kind, spec) of where this very target object came from, for a worker process to load it again
+        (:func:`targets_of_source`); None for one registered in code, or not registered here."""
+        self._start()
+        if self._targets.get(getattr(target, "name", None)) is not target:
+            return None
+        return self._sources.get(target.name)
+
+    def _add(self, target: Target, origin: str, source: tuple[str, str] | None = None) -> None:
         _check_target(target, origin)
         if target.name in self._targets:
             raise DuplicateTargetError(
@@ -185,6 +196,8 @@ class Registry:
             )
         self._targets[target.name] = target
         self._origins[target.name] = origin
+        if source is not None:
+            self._sources[target.name] = source
 
     def _start(self) -> None:
         if self._started:
@@ -194,7 +207,7 @@ class Registry:
             for mod in _BUILTIN_MODULES:
                 module = importlib.import_module(f"{__package__}.{mod}")
                 for t in module.TARGETS:
-                    self._add(t, f"built-in {mod}")
+                    self._add(t, f"built-in {mod}", ("builtin", module.__name__))
         if self._want_entry_points:
             self._load_entry_points()
 
@@ -206,7 +219,7 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 — a plugin's failure is reported, not propagated
                 found = [BrokenPlugin(f"plugin:{ep.name}", f"{origin} failed to load: {_failure(exc)}")]
             for t in found:
-                self._add(t, origin)
+                self._add(t, origin, None if isinstance(t, BrokenPlugin) else ("entry point", ep.name))
 
 
 def reason_unavailable(target: Target) -> str | None:
@@ -249,3 +262,25 @@ def loaded_module_specs() -> list[str]:
     """The plugin modules loaded so far (resolved .py paths or dotted names), e.g. to load them again in a
     worker process before its targets are unpickled there."""
     return list(_default._modules)
+
+
+def source_of(target: Target) -> tuple[str, str] | None:
+    """Where the shared registry got this target object: ("builtin", module), ("entry point", name) or
+    ("module", spec); None for a target registered in code or not registered (see :class:`Registry.source`)."""
+    return _default.source(target)
+
+
+def targets_of_source(kind: str, spec: str) -> list[Target]:
+    """The targets a source gives in this process (a worker rebuilding a target by its source): a built-in
+    module's TARGETS, one entry point's, or a plugin module's (loaded into the shared registry, strictly:
+    its failure raises). Raises what the source raises; LookupError for an unknown kind or entry point."""
+    if kind == "builtin":
+        return list(importlib.import_module(spec).TARGETS)
+    if kind == "entry point":
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == spec:
+                return _as_targets(ep.load(), f"entry point {ep.name} = {ep.value}")
+        raise LookupError(f"no entry point {spec!r} in group {ENTRY_POINT_GROUP} here")
+    if kind == "module":
+        return load_target_module(spec, strict=True)
+    raise LookupError(f"unknown target source {kind!r}")

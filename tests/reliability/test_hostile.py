@@ -23,7 +23,7 @@ def test_every_kind_of_breakage_is_reported_and_the_run_goes_on(tmp_path):
              "hostile-wrong_dtype", "hostile-wrong_shape", "hostile-list", "hostile-tensor", "hostile-nan",
              "hostile-fine"]
     code, v = _report(tmp_path, names)
-    assert code == 0
+    assert code == 3  # reports written, some combinations not measured
     assert v["hostile-fine"]["status"] == "ok" and v["hostile-fine"]["max_ulp"] <= 0.5
     assert "raised ValueError: kernel not implemented (on every input tried" in v["hostile-raise_all"]["reason"]
     assert v["hostile-raise_some"]["reason"].startswith("raised ValueError: bad input in batch on 3 of ")
@@ -90,7 +90,7 @@ def test_ctrl_c_writes_what_finished(tmp_path, monkeypatch, capsys):
 def test_timing_a_crashing_target_does_not_end_the_speed_report(tmp_path):
     out = tmp_path / "out"
     assert main(["bench", "--target-module", PLUGIN, "--targets", "hostile-segfault,hostile-fine", "--sizes", "small",
-                 "--repeats", "2", "--min-time", "0.001", "--quiet", "--out", str(out)]) == 0
+                 "--repeats", "2", "--min-time", "0.001", "--quiet", "--out", str(out)]) == 3
     doc = json.loads((out / "speed.json").read_text())
     by = {}
     for r in doc["records"]:
