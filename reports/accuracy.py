@@ -302,8 +302,10 @@ def _agreement_markdown(matrices: Sequence[AgreementMatrix], pairs: Sequence[Pai
     return lines[:-1] if lines[-1] == "" else lines
 
 
-def summary_table(verdicts: list[Verdict], stream=sys.stdout) -> None:
-    """One line per measured combination, for the terminal."""
+def summary_table(verdicts: list[Verdict], stream=None) -> None:
+    """One line per measured combination, for the terminal (``stream``: default the sys.stdout of the moment,
+    not of the import: a captured or replaced stdout is honoured)."""
+    stream = stream or sys.stdout
     for v in verdicts:
         if v.status == "ok":
             print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} {v.params:32s} max {max_cell(v):>8s} ulp  "

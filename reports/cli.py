@@ -1,6 +1,9 @@
 """The ``softplus-cert`` command line.
 
-Errors are one line on stderr with exit status 2, never a traceback: a usage error names the fix.
+Errors are one line on stderr with exit status 2, never a traceback: a usage error names the fix. Exit
+status (:data:`EXIT_STATUS`): 0 done, 1 a certificate's budget broken or a combination not measured under
+``certify``, 2 usage error, 3 reports written but a combination not measured (``report``, ``bench``, ``merge``; the list
+on the last lines), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from typing import Sequence
 __all__ = ["main"]
 
 FUNCTIONS = ("softplus", "softplus_grad")
+
+#: What each exit status means (shown by --help).
+EXIT_STATUS = ("exit status: 0 every selected combination measured (and, for certify, every budget holds); "
+               "1 certify: a budget broken or a combination not measured; 2 usage error (one line); "
+               "3 report/bench/merge: reports written, some combination not measured (listed on the last lines); "
+               "130 interrupted (what finished is written)")
 
 
 class UsageError(Exception):
@@ -373,8 +382,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
           f"{out / 'accuracy.json'}", file=sys.stderr)
     if certs is None:
         summary_table(verdicts)
-        return 0
-    return _hold_to_certificates(certs, verdicts, [])
+        return _exit_status(_Run(None, None, verdicts), 3)
+    return max(_hold_to_certificates(certs, verdicts, []), _exit_status(_Run(None, None, verdicts), 1))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -443,19 +452,19 @@ def _speed(args: argparse.Namespace, chosen=None, combos=None) -> list:
 def _time_target(t, formats, sizes, args: argparse.Namespace) -> list:
     """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
     format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
-    from oracle.grid import FUNCTIONS
     from reports.speed import DIRECTIONS, SpeedRecord, run_speed, speed_job
     from targets.isolation import previous_failure
 
     device = getattr(t, "device", "cpu")
     records, timed = [], []
     for fmt in formats:
-        gone = next((r for r in (previous_failure(t, fmt, fn) for fn in FUNCTIONS) if r), None)
-        if gone is None:
+        gone = {d: previous_failure(t, fmt, kernels[0]) for d, kernels in DIRECTIONS.items()}  # softplus(_grad)
+        if not any(gone.values()):
             timed.append(fmt)
-        else:
-            records += [SpeedRecord(target=t.name, device=device, format=fmt, size="-", n=0, direction=d,
-                                    status="error", reason=gone) for d in DIRECTIONS]
+            continue
+        either = next(r for r in gone.values() if r)  # one job times both directions: skip the format
+        records += [SpeedRecord(target=t.name, device=device, format=fmt, size="-", n=0, direction=d,
+                                status="error", reason=gone[d] or either) for d in DIRECTIONS]
     if not timed:
         return records
     if args.no_isolation:
@@ -605,7 +614,8 @@ def _add_isolation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory-limit", type=_parse_memory, default=None, metavar="SIZE",
                    help="address-space cap of each target's worker process, e.g. 8G (default none)")
     p.add_argument("--no-isolation", action="store_true",
-                   help="run targets in this process (faster start; a crash then ends the run)")
+                   help="run targets in this process (faster start; a crash or hang then ends the run); without "
+                        "it each target runs in a worker that loads it from its module, entry point or built-in")
     p.add_argument("--max-isa", choices=("avx2",), default=None,
                    help="hold every framework to this instruction-set path (ATEN_CPU_CAPABILITY, "
                         "NPY_DISABLE_CPU_FEATURES, ONEDNN_MAX_CPU_ISA, XLA_FLAGS: targets.cpu_path.AVX2_CAP); "
@@ -675,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(run=_cmd_eval)
 
     r = sub.add_parser("report", help="accuracy report of every selected target (the main job)",
-                       description=_cmd_report.__doc__)
+                       description=_cmd_report.__doc__, epilog=EXIT_STATUS)
     _add_selection(r)
     r.add_argument("--skip-speed", action="store_true", help="accuracy report only")
     r.add_argument("--shard", type=_parse_shard, default=None, metavar="I/N",
@@ -685,14 +695,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(run=_cmd_report)
 
     c = sub.add_parser("certify", help="judge targets against their certificates (CI gate)",
-                       description=_cmd_certify.__doc__)
+                       description=_cmd_certify.__doc__, epilog=EXIT_STATUS)
     _add_selection(c)
     c.add_argument("--certificate", action="append", metavar="PATH",
                    help="certificate TOML (repeatable; default: the built-in ones)")
     c.set_defaults(run=_cmd_certify)
 
     m = sub.add_parser("merge", help="merge the shard files of an exhaustive run into one report",
-                       description=_cmd_merge.__doc__)
+                       description=_cmd_merge.__doc__, epilog=EXIT_STATUS)
     m.add_argument("shards", nargs="+", metavar="SHARD.json", help="every shard-I-of-N.json of the run")
     m.add_argument("--out", default="reports/latest", metavar="DIR", help="output directory (default reports/latest)")
     m.add_argument("--certify", action="store_true", help="also hold the verdicts to the certificates")
@@ -708,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     d.set_defaults(run=_cmd_draft)
 
-    b = sub.add_parser("bench", help="the speed report alone", description=_cmd_bench.__doc__)
+    b = sub.add_parser("bench", help="the speed report alone", description=_cmd_bench.__doc__, epilog=EXIT_STATUS)
     for flag, kw in (("--targets", dict(action="append", metavar="NAMES", help="comma-separated target names")),
                      ("--target-module", dict(action="append", metavar="SPEC", help="extra targets (repeatable)")),
                      ("--dtypes", dict(action="append", metavar="FORMATS", help="comma-separated formats")),

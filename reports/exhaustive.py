@@ -30,9 +30,11 @@ from oracle.judge import SCHEMA_VERSION, Verdict, code_path_of
 from oracle.tally import Tally
 
 __all__ = ["SHARD_SCHEMA", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
-           "shard_path", "shard_config", "verdict_of", "forget_checkpoints", "finished_shard"]
+           "shard_path", "shard_config", "verdict_of", "forget_checkpoints", "finished_shard", "read_shard",
+           "shard_digest"]
 
-SHARD_SCHEMA = "softplus-cert/shard/1"
+#: Version 2 adds the digest of the content (version-1 files are refused: run those shards again).
+SHARD_SCHEMA = "softplus-cert/shard/2"
 
 
 class ShardError(ValueError):
@@ -144,43 +146,95 @@ class _bar:
 
 # --- shard files ----------------------------------------------------------------------------------------
 
+def shard_digest(doc: dict[str, Any]) -> str:
+    """sha256 of a shard document without its "digest", in canonical JSON (sorted keys, no spaces)."""
+    import hashlib
+
+    body = {k: v for k, v in doc.items() if k != "digest"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def write_shard(path: Path, shard: Shard, config: dict[str, Any], env: dict[str, Any],
                 records: list[dict[str, Any]]) -> None:
+    """shard-i-of-n.json, with the digest of its content (an edited or damaged file is refused by the merge)."""
     from reports.accuracy import atomic_write_text
 
     doc = {"schema": SHARD_SCHEMA, "shard": [shard.index, shard.count], "config": config, "environment": env,
            "records": records}
+    doc["digest"] = shard_digest(doc)
     atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def finished_shard(path: Path, shard: Shard, config: dict[str, Any]) -> bool:
-    """Whether ``path`` already holds this shard of this run (so it need not run again)."""
+    """Whether ``path`` already holds this shard of this run, intact (so it need not run again)."""
+    try:
+        doc = read_shard(Path(path))
+    except ShardError:
+        return False
+    return doc["shard"] == [shard.index, shard.count] and doc["config"] == config
+
+
+def read_shard(path: Path) -> dict[str, Any]:
+    """A shard file's document, checked: schema, digest (the file as written), and the shape of what the
+    merge reads. ShardError naming the file and the problem otherwise (never another exception)."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (doc.get("schema") == SHARD_SCHEMA and doc.get("shard") == [shard.index, shard.count]
-            and doc.get("config") == config)
+    except OSError as e:
+        raise ShardError(f"{path}: cannot read: {e.strerror or e}") from None
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise ShardError(f"{path}: not JSON ({str(e)[:120]}); a shard file cut short?") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SHARD_SCHEMA:
+        found = doc.get("schema") if isinstance(doc, dict) else None
+        older = " (written by an older softplus-cert: run that shard again)" if (
+            isinstance(found, str) and found.startswith("softplus-cert/shard/")) else ""
+        raise ShardError(f"{path}: not a shard file of schema {SHARD_SCHEMA!r}{older}")
+    try:
+        digest_ok = doc.get("digest") == shard_digest(doc)
+    except (TypeError, ValueError):  # a NaN or a non-JSON value smuggled in
+        digest_ok = False
+    if not digest_ok:
+        raise ShardError(f"{path}: its content does not match its digest: the file was edited or damaged "
+                         f"after it was written; run that shard again")
+    problem = _shape_problem(doc)
+    if problem:
+        raise ShardError(f"{path}: malformed shard file: {problem}")
+    return doc
+
+
+def _shape_problem(doc: dict[str, Any]) -> str | None:
+    """What is wrong with the structure the merge relies on, or None."""
+    shard = doc.get("shard")
+    if (not isinstance(shard, list) or len(shard) != 2 or not all(type(v) is int for v in shard)
+            or not 1 <= shard[0] <= shard[1]):
+        return f"'shard' must be [i, n] with 1 <= i <= n, got {shard!r}"
+    config, env, records = doc.get("config"), doc.get("environment"), doc.get("records")
+    if not isinstance(config, dict) or config.get("shards") != shard[1]:
+        return "'config' must be an object whose 'shards' is the run's shard count"
+    combos = config.get("combinations")
+    if not isinstance(combos, list) or not all(isinstance(c, dict) and isinstance(c.get("combo"), str)
+                                               for c in combos):
+        return "'config.combinations' must be a list of objects naming their 'combo'"
+    if not isinstance(env, dict):
+        return "'environment' must be an object"
+    if not isinstance(records, list) or len(records) != len(combos):
+        return f"'records' must hold one record per combination ({len(combos)})"
+    for r in records:
+        if not isinstance(r, dict) or r.get("status") not in ("ok", "error"):
+            return "every record must be an object with status 'ok' or 'error'"
+        if r["status"] == "ok" and not isinstance(r.get("tally"), dict):
+            return f"record {r.get('id')!r} has status 'ok' but no tally"
+    return None
 
 
 def merge_shards(paths: Sequence[Path]) -> tuple[list[Verdict], dict[str, Any]]:
     """(verdicts, environment) of a complete set of shard files; ShardError if they are not one.
 
-    The files must be shards 1..n of the same n, each once, written with the same selection, chunking,
-    oracle, verdict schema and target versions. The environment is the first shard's, with every
-    shard's date, machine and elapsed time under "shards".
+    The files must be shards 1..n of the same n, each once, intact (:func:`read_shard`), written with the same
+    selection, chunking, oracle, verdict schema and target versions. The environment is the first shard's,
+    with every shard's date, machine and elapsed time under "shards".
     """
-    docs = []
-    for p in paths:
-        try:
-            doc = json.loads(Path(p).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ShardError(f"{p}: cannot read: {e.strerror or e}") from None
-        except ValueError as e:
-            raise ShardError(f"{p}: not JSON ({e}); a shard file cut short?") from None
-        if not isinstance(doc, dict) or doc.get("schema") != SHARD_SCHEMA:
-            raise ShardError(f"{p}: not a shard file of schema {SHARD_SCHEMA!r}")
-        docs.append((Path(p), doc))
+    docs = [(Path(p), read_shard(Path(p))) for p in paths]
     if not docs:
         raise ShardError("no shard files given")
     first_path, first = docs[0]
@@ -201,29 +255,45 @@ def merge_shards(paths: Sequence[Path]) -> tuple[list[Verdict], dict[str, Any]]:
     docs.sort(key=lambda pd: pd[1]["shard"][0])
     verdicts = []
     for k, ident in enumerate(first["config"]["combinations"]):
-        recs = [doc["records"][k] for _, doc in docs]
-        failed = [(doc["shard"][0], r) for (_, doc), r in zip(docs, recs) if r.get("status") != "ok"]
-        if failed:
-            i, r = failed[0]
-            bad = dict(recs[0], status="error", reason=f"shard {i}/{n}: {r.get('reason')}")
-            verdicts.append(verdict_of(bad))
-            continue
-        tally = None
-        for r in recs:
-            part = Tally.from_dict(r["tally"])
-            if part.start == part.stop:  # an empty shard (fewer chunks than shards)
-                continue
-            tally = part if tally is None else tally.merge(part)
-        merged = dict(recs[0], elapsed_s=sum(r.get("elapsed_s", 0.0) for r in recs))
         try:
-            verdicts.append(verdict_of(merged, tally))
-        except ValueError as e:
-            raise ShardError(f"{ident['combo']}: {e}") from None
+            verdicts.append(_merged_verdict([doc["records"][k] for _, doc in docs], [doc for _, doc in docs], n))
+        except ShardError:
+            raise
+        except Exception as e:  # noqa: BLE001 — a record that passed the digest but not the merge
+            raise ShardError(f"{ident['combo']}: the shards' records cannot be merged "
+                             f"({type(e).__name__}: {e})") from None
     env = dict(first["environment"])
     env["shards"] = [{"shard": f"{doc['shard'][0]}/{n}", "date": doc["environment"].get("date"),
                       "cpu": doc["environment"].get("cpu"), "platform": doc["environment"].get("platform"),
-                      "elapsed_s": sum(r.get("elapsed_s", 0.0) for r in doc["records"])} for _, doc in docs]
+                      "elapsed_s": sum(_seconds(r) for r in doc["records"])} for _, doc in docs]
     return verdicts, env
+
+
+def _seconds(rec: dict[str, Any]) -> float:
+    v = rec.get("elapsed_s", 0.0)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+
+
+def _merged_verdict(recs: list[dict[str, Any]], docs: list[dict[str, Any]], n: int) -> Verdict:
+    """The verdict of one combination from its record in each shard (in shard order)."""
+    failed = [(doc["shard"][0], r) for doc, r in zip(docs, recs) if r.get("status") != "ok"]
+    if failed:
+        i, r = failed[0]
+        return verdict_of(dict(recs[0], status="error", reason=f"shard {i}/{n}: {r.get('reason')}"))
+    tally = None
+    for r in recs:
+        part = Tally.from_dict(r["tally"])
+        if part.start == part.stop:  # an empty shard (fewer chunks than shards)
+            continue
+        if tally is not None and part.start != tally.stop:
+            raise ShardError(f"{recs[0].get('id')}: the shards' input ranges do not join "
+                             f"(positions {tally.stop:,} and {part.start:,})")
+        tally = part if tally is None else tally.merge(part)
+    merged = dict(recs[0], elapsed_s=sum(_seconds(r) for r in recs))
+    try:
+        return verdict_of(merged, tally)
+    except ValueError as e:
+        raise ShardError(f"{recs[0].get('id')}: {e}") from None
 
 
 def _config_difference(a: dict, b: dict) -> str:
@@ -234,6 +304,7 @@ def _config_difference(a: dict, b: dict) -> str:
         return "different combinations (targets, formats, functions or parameters)"
     for x, y in zip(ca, cb):
         if x != y:
-            keys = sorted(k for k in x if x.get(k) != y.get(k))
-            return f"{x['combo']} differs in {', '.join(keys)}: {[x[k] for k in keys]} vs {[y[k] for k in keys]}"
+            keys = sorted(k for k in {**x, **y} if x.get(k) != y.get(k))
+            return (f"{x['combo']} differs in {', '.join(keys)}: {[x.get(k) for k in keys]} vs "
+                    f"{[y.get(k) for k in keys]}")
     return "different settings"

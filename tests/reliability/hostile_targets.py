@@ -37,6 +37,16 @@ class Broken(Target):
             hog = [np.empty(2 ** 28) for _ in range(10_000)]
             return hog[0]
         y = oracle.softplus(x)
+        if m == "mutate":
+            x[x > 0] = 0  # an in-place "optimization" that destroys the caller's inputs
+            return y
+        if m == "readonly":
+            y.flags.writeable = False
+            return y
+        if m == "strided":  # the right values in a view with gaps, as a kernel writing every other slot would
+            out = np.zeros(y.shape + (2,), dtype=y.dtype)
+            out[..., 0] = y
+            return out[..., 0]
         if m == "wrong_dtype":
             return y.astype(np.float64)
         if m == "wrong_shape":
@@ -59,5 +69,5 @@ class Broken(Target):
 
 
 MODES = ["raise_all", "raise_some", "hang", "segfault", "abort", "memory", "wrong_dtype", "wrong_shape",
-         "list", "tensor", "nan", "fine"]
+         "list", "tensor", "nan", "fine", "mutate", "readonly", "strided"]
 TARGETS = [Broken(f"hostile-{m}", m) for m in MODES]

@@ -97,3 +97,44 @@ def test_timing_a_crashing_target_does_not_end_the_speed_report(tmp_path):
         by.setdefault(r["target"], []).append(r)
     assert by["hostile-segfault"][0]["status"] == "error" and by["hostile-segfault"][0]["reason"] == "crashed: SIGSEGV"
     assert all(r["status"] == "ok" for r in by["hostile-fine"])
+
+
+@pytest.mark.parametrize("isolation", [[], ["--no-isolation"]], ids=["isolated", "in-process"])
+def test_read_only_and_strided_results_are_judged_and_a_mutated_input_is_an_error(tmp_path, isolation):
+    code, v = _report(tmp_path, ["hostile-readonly", "hostile-strided", "hostile-mutate"], "--skip-layout",
+                      *isolation)
+    assert code == 3  # the mutating one
+    for name in ("hostile-readonly", "hostile-strided"):  # valid results, whatever their flags and strides
+        assert v[name]["status"] == "ok" and v[name]["max_ulp"] <= 0.5, v[name]
+    reason = v["hostile-mutate"]["reason"]
+    assert v["hostile-mutate"]["status"] == "error"
+    assert "hostile-mutate.softplus changed its input in place" in reason and "a target must leave its input" in reason
+
+
+def test_the_callers_inputs_survive_a_target_that_mutates_them():
+    import numpy as np
+
+    import targets
+
+    mutate = {t.name: t for t in targets.load_target_module(PLUGIN)}["hostile-mutate"]
+    x = np.array([-1.0, 0.5, 2.0], dtype=np.float16)
+    with pytest.raises(targets.TargetOutputError, match=r"changed its input in place \(2 of 3 elements\)"):
+        mutate.softplus(x)
+    assert x.tolist() == [-1.0, 0.5, 2.0]  # put back: the judge measures against the inputs it gave
+
+
+@pytest.mark.parametrize("source, words", [
+    ("raise RuntimeError('CUDA driver too old')\n", ["cannot load target module", "CUDA driver too old"]),
+    ("from targets import Target\nimport oracle\n"
+     "class T(Target):\n    formats = ('float16',)\n    def __init__(self): self.name = 'twice'\n"
+     "    def compute(self, x, b, t): return oracle.softplus(x)\n    compute_grad = compute\n"
+     "TARGETS = [T(), T()]\n", ["cannot load target module", "'twice'", "already taken"]),
+    ("TARGETS = [42]\n", ["cannot load target module", "expected Target instances"]),
+], ids=["raises-at-import", "two-targets-one-name", "not-a-target"])
+def test_a_bad_plugin_module_is_one_line_and_exit_2(tmp_path, capsys, source, words):
+    plugin = tmp_path / "bad_plugin.py"
+    plugin.write_text(source)
+    assert main(["report", "--target-module", str(plugin), "--quiet", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and all(w in err[0] for w in words), err
+    assert not (tmp_path / "o").exists()  # nothing ran, nothing written

@@ -9,7 +9,7 @@ from oracle.exhaustive import (ExhaustiveFailed, Shard, exhaustive_verdict, piec
                                stream_values)
 from oracle.formats import get_format
 from oracle.grid import Combo
-from reports.exhaustive import ShardError, merge_shards, run_exhaustive_combo, shard_config, write_shard
+from reports.exhaustive import ShardError, merge_shards, run_exhaustive_combo, shard_config, shard_digest, write_shard
 from tests.scale.scale_targets import Faulty, Logged
 
 CHUNK = 4096  # 16 chunks of float16, 4 pieces of 4 chunks: enough seams to lose something at
@@ -117,6 +117,7 @@ def test_shard_files_merge_and_refuse_what_does_not_belong(unsharded, tmp_path):
         merge_shards(paths + paths[:1])
     other = json.loads(paths[2].read_text())
     other["config"]["combinations"][0]["chunk"] = 8192
+    other["digest"] = shard_digest(other)  # a shard of another run, intact: refused for what it is
     paths[2].write_text(json.dumps(other))
     with pytest.raises(ShardError, match="different runs.*chunk"):
         merge_shards(paths)
