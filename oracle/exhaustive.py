@@ -381,12 +381,16 @@ def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, thr
             raise ValueError(f"the tally covers {covered}, not the {stream_size(f):,} inputs of {f.name}")
         finish_verdict(v, tally, f)
         _apply_boundary(v, boundary)
+        v.worst_source = "exhaustive" if v.worst_finite else ""
     v.elapsed_s = elapsed_s
     return v
 
 
 def boundary_record(target, fmt: str | Format, fn: str, beta: float, threshold) -> dict[str, Any]:
-    """The switch jumps and the safe threshold, measured with the target (JSON-safe, for shard files)."""
+    """The switch jumps and the safe threshold, measured with the target (JSON-safe, for shard files).
+
+    Declared switches only: switches discovered from a stream's jump candidates would depend on how it was
+    sharded (a shard sees its own candidates), and a merge must equal the unsharded run."""
     from .inputs import boundary_points
     from .judge import json_safe
 
@@ -402,7 +406,8 @@ def boundary_record(target, fmt: str | Format, fn: str, beta: float, threshold) 
 
 
 def _apply_boundary(v: Verdict, rec: dict[str, Any]) -> None:
-    from .judge import SwitchJump, from_json_safe
+    from .judge import from_json_safe
+    from .switches import SwitchJump
 
     rec = from_json_safe(rec)
     v.switch_jumps = [SwitchJump(**j) for j in rec["switch_jumps"]]

@@ -20,6 +20,8 @@ import numpy as np
 from .evaluate import check_params, correctly_rounded, to_float64
 from .formats import Format
 from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys, partition_point, switch_neighbours
+from .refine import refine_worst
+from .switches import MAX_DISCOVERED, SwitchJump, discover_switches, measure_jump
 from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
 from .ulp import errors_and_rounding, exact_error, ulp_error
 
@@ -27,14 +29,17 @@ __all__ = ["SCHEMA_VERSION", "Verdict", "true_max", "code_path_of", "WorstInput"
            "HISTOGRAM_EDGES", "PROFILE_BINS",
            "CHUNK", "measure_chunk", "tally_chunks", "sample_chunks", "finite_before", "finish_verdict", "boundary_measurements", "ChunkFailed", "ExhaustiveFailed",
            "checked_output", "describe_failure", "json_safe", "from_json_safe", "same_results", "switch_points_of",
-           "unsupported_reason", "previous_failure"]
+           "unsupported_reason", "previous_failure", "search_beyond", "SEARCH_STARTS"]
 
 #: Version of the Verdict record layout (bump on any change of field names or meanings).
 #: 3: histogram bin ">256"; monotonicity never compares −0 with +0; means summed exactly.
 #: 4: ``max_ulp`` is the true maximum (inf where a result is infinite or NaN where the truth is a number,
 #: NaN where a NaN result is among them), ``max_finite_ulp`` and ``worst_finite`` the largest finite
 #: errors; worst inputs and maxima computed rigorously; ``code_path``: the target's instruction-set path.
-SCHEMA_VERSION = 4
+#: 5: switches the target does not declare are discovered (``SwitchJump.discovered``) and the worst case
+#: refined by a local search (``worst_source``: "sample", "boundary", "search" or "exhaustive";
+#: ``search_points``: inputs the search evaluated).
+SCHEMA_VERSION = 5
 
 #: Inputs measured per pass: bounds the float64 temporaries to a few hundred MB.
 CHUNK = 1 << 20
@@ -48,24 +53,6 @@ class WorstInput:
     result: float
     correct: float
     ulp: float
-
-
-@dataclass
-class SwitchJump:
-    """The two format values straddling a formula switch of the implementation, and what happens there.
-
-    ``jump_ulp``: |(y(above) − y(below)) − (f(above) − f(below))| in ulps of f near the switch — how much
-    the implementation's step between neighbours differs from the true step. ``error_*_ulp``: the signed
-    errors on each side. ``neighbourhood``: [x, signed error] for the 16 format values on each side.
-    """
-
-    at: float
-    below: float
-    above: float
-    error_below_ulp: float
-    error_above_ulp: float
-    jump_ulp: float
-    neighbourhood: list[list[float]] = field(default_factory=list)  # [x, signed error in ulps], ±16 values
 
 
 @dataclass
@@ -88,6 +75,13 @@ class Verdict:
     machine; ``mean_ulp``, the histogram and the profile come from the float64 fast path (within
     2**-20 ulp of the truth each). ``code_path``: the instruction-set path the target reported
     (``{"path": "avx2", ...}``, :meth:`targets.Target.code_path`), which certificates select on.
+
+    Search (sampled input sets, :func:`judge` with ``search=True``): ``switch_jumps`` also holds the
+    switches found that the target does not declare (``discovered``: :mod:`oracle.switches`), and the maxima
+    include what the local search around the worst inputs and both sides of every switch found
+    (:mod:`oracle.refine`); ``worst_source`` says where the largest finite error was found ("sample",
+    "boundary": a boundary set, "search", or "exhaustive": every input judged), ``search_points`` how many
+    inputs the search evaluated.
     """
 
     target: str
@@ -126,6 +120,8 @@ class Verdict:
     property_examples: dict[str, list[float]] = field(default_factory=dict)
     special_values: dict[str, dict[str, Any]] = field(default_factory=dict)
     code_path: dict[str, str] = field(default_factory=dict)
+    worst_source: str = ""
+    search_points: int = 0
     elapsed_s: float = 0.0
 
     @property
@@ -145,10 +141,13 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Verdict":
-        """The Verdict of a record of this schema, or of schema 3 (upgraded: see :func:`_upgrade_3`)."""
+        """The Verdict of a record of this schema, or of schemas 3 and 4 (upgraded: see :func:`_upgrade_3`;
+        a schema-4 record gains ``worst_source`` "" and ``search_points`` 0: it was not searched)."""
         d = from_json_safe(dict(d))
         if d.get("schema_version") == 3:
             d = _upgrade_3(d)
+        if d.get("schema_version") == 4:  # the new fields keep their defaults: nothing was searched
+            d["schema_version"] = SCHEMA_VERSION
         d["worst"] = [WorstInput(**w) for w in d.get("worst", [])]
         d["worst_finite"] = [WorstInput(**w) for w in d.get("worst_finite", [])]
         d["switch_jumps"] = [SwitchJump(**s) for s in d.get("switch_jumps", [])]
@@ -174,7 +173,7 @@ def _upgrade_3(d: dict[str, Any]) -> dict[str, Any]:
     old = d.get("max_ulp", math.nan)
     d["max_finite_ulp"] = old if math.isfinite(old) else math.nan
     d["max_ulp"] = true_max(old, d.get("nan_count", 0), d.get("nonfinite_count", 0))
-    d["schema_version"] = SCHEMA_VERSION
+    d["schema_version"] = 4
     d.setdefault("code_path", {})
     return d
 
@@ -219,7 +218,8 @@ class ChunkFailed(Exception):
 
 def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
           threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
-          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None) -> Verdict:
+          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None,
+          search: bool = True) -> Verdict:
     """Measure ``target`` (a :class:`targets.Target`) on one combination and return its Verdict.
 
     ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
@@ -228,6 +228,8 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     worker processes when there are more than two chunks (:mod:`oracle.exhaustive`'s pool; default: this
     process only). A target that declines the combination gives status "unsupported"; one that raises,
     or returns the wrong dtype or shape, gives status "error" with the cause — never an exception from here.
+    ``search``: find undeclared switches and refine the worst case (see :class:`Verdict`; a few thousand
+    extra inputs at most, deterministic for the seed); False measures the input set alone.
     """
     f, beta = check_params(fmt, fn, beta, threshold)
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
@@ -259,8 +261,74 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
         return v
     finish_verdict(v, tally, f, call=call)
     boundary_measurements(v, call, f, fn, beta, switches, inputs.boundaries.get("linear_branch"))
+    if search:
+        search_beyond(v, call, f, fn, beta, tally, inputs)
+    else:
+        v.worst_source = _worst_source(v, inputs)
     v.elapsed_s = time.perf_counter() - start
     return v
+
+
+#: Largest finite errors of the verdict the refinement starts from (besides both sides of every switch).
+SEARCH_STARTS = 3
+
+
+def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tally,
+                  inputs: InputSet | None = None) -> None:
+    """What the input set only brushed, added to ``v``: the switches the tally's jump candidates lead to
+    (:func:`oracle.switches.discover_switches`), and — for a sampled set — the worst case refined around the
+    largest errors and both sides of every switch (:func:`oracle.refine.refine_worst`). Sets
+    ``worst_source`` and ``search_points``."""
+    found = discover_switches(call, f, fn, beta, tally.jumps, v.switch_jumps)
+    if found:
+        v.switch_jumps = v.switch_jumps + found
+        v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
+    if v.mode != "sampled":
+        v.worst_source = _worst_source(v, inputs)
+        return
+    starts = [w.x for w in v.worst_finite[:SEARCH_STARTS]]
+    for j in v.switch_jumps:
+        starts += [j.below, j.above]
+    better = refine_worst(call, f, fn, beta, starts)
+    v.search_points = better.points if better else 0
+    if better is not None and not (better.ulp <= v.max_finite_ulp):  # (NaN: no finite error before)
+        # the climb may have reached a switch the sample straddled without seeing (no sample point in
+        # the region it spoils): try the two pairs of adjacent floats around the new worst input
+        k = int(ordered_keys(f, np.array([better.x], dtype=np.float64).astype(f.dtype))[0])
+        xs = to_float64(from_ordered_keys(f, np.clip([k - 1, k, k + 1], -f.max_bits, f.max_bits)))
+        near = [[0.0, 0, float(a), float(b), 0.0, 0.0, 0, 0] for a, b in ((xs[0], xs[1]), (xs[1], xs[2])) if a < b]
+        more = discover_switches(call, f, fn, beta, near, v.switch_jumps)
+        if more:
+            declared = [j for j in v.switch_jumps if not j.discovered]
+            found = sorted([j for j in v.switch_jumps if j.discovered] + more, key=lambda j: -j.jump_ulp)
+            v.switch_jumps = declared + found[:MAX_DISCOVERED]
+            v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
+        w = WorstInput(better.x, better.result, better.correct, better.ulp)
+        v.worst_finite = ([w] + [u for u in v.worst_finite if u.x != w.x])[:max(len(v.worst_finite), 1)]
+        v.max_finite_ulp = w.ulp
+        if not v.nan_count and not math.isinf(v.max_ulp):  # a NaN or an inf result still heads the maximum
+            v.max_ulp = w.ulp
+        if w.ulp > 0.5:
+            numbers = [u for u in v.worst if math.isfinite(u.ulp) and u.x != w.x]
+            others = [u for u in v.worst if not math.isfinite(u.ulp)]
+            v.worst = (others + [w] + numbers)[:max(len(v.worst), 1)]
+            v.worst_input = v.worst[0].x
+        v.worst_source = "search"
+        return
+    v.worst_source = _worst_source(v, inputs)
+
+
+def _worst_source(v: Verdict, inputs: InputSet | None) -> str:
+    """Where the input of the largest finite error is from, without a search: "exhaustive" (every input
+    judged), "boundary" (a boundary set holds it), "sample"; "" without a finite error."""
+    if not v.worst_finite:
+        return ""
+    if v.mode == "exhaustive":
+        return "exhaustive"
+    x0 = v.worst_finite[0].x
+    in_boundary = inputs is not None and any(
+        np.any(to_float64(b) == x0) for b in inputs.boundaries.values() if np.size(b))
+    return "boundary" if in_boundary else "sample"
 
 
 def _measure_all(target, call, x: np.ndarray, f: Format, fn: str, beta: float, threshold, chunk: int,
@@ -343,7 +411,7 @@ def boundary_measurements(v: Verdict, call, f: Format, fn: str, beta: float, swi
                           linear: np.ndarray | None) -> None:
     """The parts of a verdict measured at chosen inputs rather than over the input set: the jump at each
     switch point (one target call per switch) and, for softplus, the safe threshold."""
-    v.switch_jumps = [j for j in (_jump(s, call, f, fn, beta) for s in switches) if j is not None]
+    v.switch_jumps = [j for j in (measure_jump(s, call, f, fn, beta) for s in switches) if j is not None]
     if v.switch_jumps:
         v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
     if fn == "softplus":
@@ -489,31 +557,6 @@ def _onset(f: Format, good: float | None, bad: float | None, call, is_bad) -> fl
     if abs(g - b) <= 1 or call is None:
         return bad
     return _bisect(f, good, bad, lambda xx: is_bad(call, xx))
-
-
-def _jump(s: float, call, f: Format, fn: str, beta: float) -> SwitchJump | None:
-    """The jump across switch point s, between the last format value at or below s and the first above
-    it, with the signed errors of 16 values on each side (one target call)."""
-    xs = switch_neighbours(f, s, k=16)
-    xs = xs[np.isfinite(to_float64(xs))]
-    xf = to_float64(xs)
-    below = np.flatnonzero(xf <= s)
-    if below.size == 0 or below[-1] + 1 >= xs.size:
-        return None
-    i = below[-1]  # xs[i] <= s < xs[i + 1]: the pair that straddles "> s"
-    try:
-        ys = call(xs)
-    except Exception:  # noqa: BLE001 — the main call worked; no jump is reported for this switch
-        return None
-    e = ulp_error(ys, xs, fn, beta, signed=True)
-    yf = to_float64(ys)
-    for j in (i, i + 1):  # the two reported errors (and so the jump) rigorously, as the worst inputs are
-        if np.isfinite(yf[j]):
-            e[j] = exact_error(xf[j], yf[j], fn, beta, f, signed=True)
-    return SwitchJump(at=s, below=float(xf[i]), above=float(xf[i + 1]),
-                      error_below_ulp=float(e[i]), error_above_ulp=float(e[i + 1]),
-                      jump_ulp=float(abs(e[i + 1] - e[i])),
-                      neighbourhood=[[float(a), float(b)] for a, b in zip(xf, e)])
 
 
 def _linear_onset(f: Format, beta: float, lin: np.ndarray | None) -> float | None:

@@ -32,6 +32,7 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
+from .switches import JUMP_ULPS, signal
 from .ulp import FAST_ACCURACY, exact_error, ulp_f64
 
 __all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
@@ -58,6 +59,8 @@ _FAST_SLACK = 2 * FAST_ACCURACY
 # those near-ties are kept may differ between machines (never where the k-th largest exceeds 2**-19 ulp
 # with fewer than this many inputs that close to it).
 _MAX_EXACT = 64
+#: Jump candidates kept (oracle.switches): the largest steps in signed error between adjacent judged inputs.
+MAX_JUMPS = 6
 
 
 def same_results(a: np.ndarray, b: np.ndarray, f: Format) -> np.ndarray:
@@ -134,6 +137,11 @@ class Tally:
     smallest x > 0 with a non-finite result where the truth is finite, ``over_good`` the largest x ≥ 0
     below it with a finite result, ``over_max_ok`` the largest such x of the whole run (to pair with a
     later run's ``over_bad``); ``under_*`` mirror them for results of 0 where the truth is positive.
+    ``jumps``: up to :data:`MAX_JUMPS` candidates for a formula switch (:mod:`oracle.switches`), largest
+    first: [score, position of the first, x_a, x_b, signed error a, b, onset code a, b] for adjacent inputs
+    with finite results whose signed errors differ by at least JUMP_ULPS (score: that difference) or whose
+    onset codes differ (score at least JUMP_ULPS); ``edge_first``/``edge_last``: [position, x, signed error,
+    code] of the run's first and last such input, so that the pair across a seam is a candidate too.
     """
 
     start: int = 0
@@ -166,6 +174,9 @@ class Tally:
     property_failures: dict[str, int] = field(default_factory=dict)
     property_examples: dict[str, list[float]] = field(default_factory=dict)
     specials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jumps: list[list[float]] = field(default_factory=list)
+    edge_first: list[float] | None = None
+    edge_last: list[float] | None = None
 
     # --- measuring one chunk ------------------------------------------------------------------------
 
@@ -197,7 +208,29 @@ class Tally:
         t._monotonicity(xf, yf)
         t._properties(xf, yf, ym, same, f, fn, beta, fin, y_fin)
         t._specials(xf, y, ref, f)
+        t._jumps(xf, yf, rf, err, None if clean else fin & y_fin & np.isfinite(rf) & np.isfinite(err), start, fn)
         return t
+
+    def _jumps(self, xf, yf, rf, err, ok, start: int, fn: str) -> None:
+        """The jump candidates of the class doc among the inputs ``ok`` selects (None: all)."""
+        idx = np.arange(xf.size) if ok is None else np.flatnonzero(ok)
+        if idx.size == 0:
+            return
+        s, code = signal(xf[idx], yf[idx], rf[idx], err[idx], fn)
+        self.edge_first = [start + int(idx[0]), float(xf[idx[0]]), float(s[0]), int(code[0])]
+        self.edge_last = [start + int(idx[-1]), float(xf[idx[-1]]), float(s[-1]), int(code[-1])]
+        if idx.size < 2:
+            return
+        step = np.abs(s[1:] - s[:-1])
+        score = np.where(step >= JUMP_ULPS, step, 0.0)
+        score = np.where(code[1:] != code[:-1], np.maximum(score, JUMP_ULPS), score)
+        hit = np.flatnonzero(score > 0)
+        if hit.size > MAX_JUMPS:  # the largest, ties to the first
+            order = np.lexsort((hit, -score[hit]))
+            hit = hit[order[:MAX_JUMPS]]
+        self.jumps = sorted(([float(score[i]), start + int(idx[i]), float(xf[idx[i]]), float(xf[idx[i + 1]]),
+                              float(s[i]), float(s[i + 1]), int(code[i]), int(code[i + 1])] for i in hit),
+                            key=lambda r: (-r[0], r[1]))
 
     def _clean(self, xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k) -> None:
         """Every x and every result finite: every error is a finite number (see :func:`oracle.ulp_error`)."""
@@ -426,6 +459,10 @@ class Tally:
                                for k in keys if k in a.property_examples or k in b.property_examples}
         m.specials = {**b.specials, **a.specials}
         m.specials = {k: m.specials[k] for k in _SPECIALS if k in m.specials}
+        m.jumps = sorted(a.jumps + _seam_jump(a.edge_last, b.edge_first) + b.jumps,
+                         key=lambda r: (-r[0], r[1]))[:MAX_JUMPS]
+        m.edge_first = a.edge_first if a.edge_first is not None else b.edge_first
+        m.edge_last = b.edge_last if b.edge_last is not None else a.edge_last
         return m
 
     # --- results ------------------------------------------------------------------------------------
@@ -459,6 +496,17 @@ class Tally:
         d["error_sum"] = int(d["error_sum"])
         d["profile"] = {k: [r[0], r[1], r[2], int(r[3]), r[4]] for k, r in d["profile"].items()}
         return cls(**d)
+
+
+def _seam_jump(last: list | None, first: list | None) -> list[list[float]]:
+    """The jump candidate of the pair across a seam (the last input of one run, the first of the next)."""
+    if last is None or first is None:
+        return []
+    step = abs(first[2] - last[2])
+    score = step if step >= JUMP_ULPS else 0.0
+    if first[3] != last[3]:
+        score = max(score, JUMP_ULPS)
+    return [[score, last[0], last[1], first[1], last[2], first[2], last[3], first[3]]] if score > 0 else []
 
 
 _HIST_LABELS = [f"<={hi:g}" for hi in HISTOGRAM_EDGES] + [f">{HISTOGRAM_EDGES[-1]:g}", "inf", "nan"]

@@ -115,6 +115,8 @@ def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
 
 #: An older layout that :func:`load_json` still reads (upgraded: see ``oracle.judge.Verdict.from_dict``).
 _SCHEMA_3 = "softplus-cert/accuracy/3"
+#: Schema 4: no search fields (read with their defaults: ``worst_source`` "", ``search_points`` 0).
+_SCHEMA_4 = "softplus-cert/accuracy/4"
 
 
 def load_json(path: Path, *, agreement: bool = False):
@@ -125,7 +127,7 @@ def load_json(path: Path, *, agreement: bool = False):
     the path of the machine it ran on, as its torch-cpu target recorded it (``torch.cpu_capability``
     in the environment); ValueError where that is not there to read."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    if doc.get("schema") not in (REPORT_SCHEMA, _SCHEMA_3):
+    if doc.get("schema") not in (REPORT_SCHEMA, _SCHEMA_4, _SCHEMA_3):
         raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected {REPORT_SCHEMA!r}")
     verdicts, env = [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]
     if doc["schema"] == _SCHEMA_3:
@@ -205,12 +207,17 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
     bad = [v for v in verdicts if v.status == "error"]
     if bad:
         lines += ["## Errors", ""] + [f"- {v.target} {v.format} {v.fn} ({v.params}): {v.reason}" for v in bad] + [""]
-    lines += ["## Worst inputs", "", "| target | format | fn | params | x | result | correctly rounded | ulp |",
-              "|---|---|---|---|---|---|---|---:|"]
+    lines += ["## Worst inputs", "",
+              "Found by: the sample, a boundary set, the local search around the worst inputs and every switch "
+              "(`oracle.refine`), or every input judged (exhaustive).", "",
+              "| target | format | fn | params | x | result | correctly rounded | ulp | found by |",
+              "|---|---|---|---|---|---|---|---:|---|"]
     for v in ok:
-        for w in v.worst[:3]:
+        for i, w in enumerate(v.worst[:3]):
+            source = v.worst_source if i == 0 and v.worst_finite and w.x == v.worst_finite[0].x else ""
             lines.append(f"| {v.target} | {v.format} | {v.fn} | {v.params} | {w.x!r} | {w.result!r} | "
-                         f"{w.correct!r} | {_num(w.ulp)} |")
+                         f"{w.correct!r} | {_num(w.ulp)} | {source} |")
+    lines += _switch_markdown(ok)
     lines += _agreement_markdown(agreement or [], device_agreement or [])
     lines += _layout_markdown(layout)
     lines += skipped_markdown(skipped_phases(verdicts, layout, agreement or ()))
@@ -218,6 +225,25 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
     if skipped:
         lines += ["", "## Unavailable targets", ""] + [f"- {s}" for s in skipped]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _switch_markdown(verdicts: Sequence[Verdict]) -> list[str]:
+    """Every formula switch measured: declared by the target, or discovered (``oracle.switches``)."""
+    rows = [(v, j) for v in verdicts for j in v.switch_jumps]
+    if not rows:
+        return []
+    lines = ["", "## Formula switches", "",
+             "Where the implementation changes formula: declared by the target, or discovered from an abrupt "
+             "change of its signed error between neighbouring inputs, narrowed to two adjacent floats. Errors "
+             "in ulps, signed; safe threshold βx: from where softplus correctly rounds to x itself.", "",
+             "| target | format | fn | params | how | last x below | first x above | error below | error above | "
+             "jump (ulp) | safe threshold βx |", "|---|---|---|---|---|---|---|---:|---:|---:|---:|"]
+    for v, j in rows:
+        lines.append(f"| {v.target} | {v.format} | {v.fn} | {v.params} | "
+                     f"{'discovered' if j.discovered else 'declared'} | {j.below!r} | {j.above!r} | "
+                     f"{_num(j.error_below_ulp)} | {_num(j.error_above_ulp)} | {_num(j.jump_ulp)} | "
+                     f"{_num(v.safe_threshold, 5)} |")
+    return lines
 
 
 def _layout_markdown(reports: Sequence) -> list[str]:

@@ -309,7 +309,8 @@ def _switch_figure(v: Verdict) -> Figure:
             ax.axhline(level, color="0.6", linewidth=0.6, linestyle=":")
         ax.axhline(0, color="0.3", linewidth=0.5)
         ax.set_ylim(-lim, lim)
-        ax.set_title(f"switch at x = {j.at!r}\njump {j.jump_ulp:.3g} ulp "
+        how = "discovered switch" if j.discovered else "switch"
+        ax.set_title(f"{how} at x = {j.at!r}\njump {j.jump_ulp:.3g} ulp "
                      f"({j.below!r} → {j.above!r})", fontsize=8)  # repr: float64 neighbours differ late
         ax.set_xlabel("format values from the switch (0: last ≤ switch)", fontsize=8)
         ax.set_ylabel("signed error (ulp)", fontsize=8)

@@ -48,12 +48,12 @@ def test_each_failure_of_an_unpicklable_target_comes_back_as_its_kind(local):
 
 
 def test_a_timed_out_call_kind_is_skipped_afterwards_and_other_kinds_still_run(local):
-    hang = IsolatedTarget(local["local-hang"], timeout=2)
+    hang = IsolatedTarget(local["local-hang"], timeout=6)
     x16 = np.array([1.0], dtype=np.float16)
     with pytest.raises(TargetTimeout):
         hang.softplus(x16)
     assert hang.previous_failure("float16", "softplus") == (
-        "skipped: an earlier float16 softplus call of this run timed out after 2 s")
+        "skipped: an earlier float16 softplus call of this run timed out after 6 s")
     with pytest.raises(TargetSkipped, match="^skipped: an earlier float16 softplus call"):
         hang.softplus(x16, 2.0)  # another parameter set of the same kind: not waited for again
     assert hang.previous_failure("float16", "softplus_grad") is None
@@ -108,15 +108,15 @@ def _run(tmp_path, *argv):
 
 def test_report_with_a_hanging_target_waits_once_per_kind_and_exits_3(tmp_path, capsys):
     code, doc, out = _run(tmp_path, "report", "--targets", "local-hang,local-good", "--dtypes", "float16",
-                          "--betas", "1", "2", "--timeout", "3", "--sizes", "small", "--repeats", "1",
+                          "--betas", "1", "2", "--timeout", "6", "--sizes", "small", "--repeats", "1",
                           "--min-time", "0.001")
     assert code == 3
     hang = [v for v in doc["verdicts"] if v["target"] == "local-hang"]
     for fn in ("softplus", "softplus_grad"):
         reasons = [v["reason"] for v in hang if v["fn"] == fn]
         # one timeout per (format, function); every later call of that kind was skipped, not waited for
-        assert reasons == ["timed out after 3 s",
-                           f"skipped: an earlier float16 {fn} call of this run timed out after 3 s"]
+        assert reasons == ["timed out after 6 s",
+                           f"skipped: an earlier float16 {fn} call of this run timed out after 6 s"]
     assert all(v["status"] == "ok" for v in doc["verdicts"] if v["target"] == "local-good")
     phases = {(s["phase"], s["fn"]) for s in doc["skipped"] if s["target"] == "local-hang"}
     assert phases == {(p, fn) for p in ("accuracy", "layout", "agreement") for fn in ("softplus", "softplus_grad")}

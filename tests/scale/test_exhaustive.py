@@ -70,7 +70,8 @@ def test_exhaustive_run_equals_the_in_process_judge_on_every_pattern(unsharded, 
     f = get_format("float16")
     x = stream_values(f, 0, 1 << 16)
     xs = np.concatenate([x[~np.isnan(x.astype(np.float64))], x[np.isnan(x.astype(np.float64))]])  # NaN last
-    ref = judge(Faulty(), "float16", fn, inputs=InputSet(xs, f, "exhaustive", None, {}))
+    # the search for undeclared switches calls the target beyond the tally: a stream's verdict has none
+    ref = judge(Faulty(), "float16", fn, inputs=InputSet(xs, f, "exhaustive", None, {}), search=False)
     got = _verdict(unsharded[fn], fn)
     a, b = got.to_dict(), ref.to_dict()
     for d in (a, b):
