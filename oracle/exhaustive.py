@@ -219,6 +219,39 @@ def _workers(executor: cf.ProcessPoolExecutor) -> dict:
     return dict(getattr(executor, "_processes", None) or {})
 
 
+_STARTED: dict[int, Any] = {}  # pid -> process, for every pool worker started (see _RecordingContext)
+
+
+class _RecordedProcess(mp.context.SpawnProcess):
+    """A spawned pool worker that is remembered when it starts (module level: spawn pickles the process)."""
+
+    def start(self) -> None:
+        super().start()
+        _STARTED[self.pid] = self
+
+
+class _RecordingContext:
+    """The spawn context, with workers that are remembered as they start: a pool that breaks drops its
+    workers (and one that crashed at once may never have been listed), but their exit codes tell which one
+    crashed and why. ``started``: pid -> process of the workers started through this context."""
+
+    Process = _RecordedProcess
+
+    def __init__(self, ctx) -> None:
+        self._ctx, self._before = ctx, set(_STARTED)
+
+    @property
+    def started(self) -> dict:
+        return {pid: p for pid, p in _STARTED.items() if pid not in self._before}
+
+    def forget(self) -> None:
+        for pid in self.started:
+            _STARTED.pop(pid, None)
+
+    def __getattr__(self, name: str):
+        return getattr(self._ctx, name)
+
+
 def _kill(executor: cf.ProcessPoolExecutor, known: dict | None = None) -> list[int | None]:
     """Kill the pool's workers (those it lists, and ``known`` ones it may have dropped once broken);
     their exit codes."""
@@ -310,22 +343,21 @@ def _run_pool(ref, jobs: int, memory_limit, f: Format, fn: str, beta: float, thr
     """Measure the ``todo`` pieces on a pool of ``jobs`` workers into ``done`` (and the checkpoint)."""
     from targets.isolation import describe_exit
 
-    ctx = mp.get_context("spawn")
+    ctx = _RecordingContext(mp.get_context("spawn"))
     ex = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                 initargs=(ref, memory_limit, f.name, fn, beta, threshold, chunk, worst_k, values))
     try:
         running = {ex.submit(_measure_piece, *p): p for p in todo}
-        known = _workers(ex)  # kept: a broken pool forgets its workers, and their exit codes with them
         last = time.monotonic()  # a hang shows as no piece finishing for `timeout` seconds
         while running:
             ready, _ = cf.wait(running, timeout=min(timeout, 5.0), return_when=cf.FIRST_COMPLETED)
-            known.update(_workers(ex))
             for fut in ready:
                 p = running.pop(fut)
                 try:
                     result = fut.result()
                 except cf.process.BrokenProcessPool:
-                    codes = [c for c in _kill(ex, known) if c not in (None, 0)]
+                    # every worker ever started: a broken pool forgets its workers, and their exit codes
+                    codes = [c for c in _kill(ex, ctx.started) if c not in (None, 0)]
                     # the pool ends the other workers with SIGTERM: the culprit's code is another
                     codes.sort(key=lambda c: c == -signal.SIGTERM)
                     why = describe_exit(codes[0]) if codes else "crashed: a worker process died"
@@ -350,6 +382,8 @@ def _run_pool(ref, jobs: int, memory_limit, f: Format, fn: str, beta: float, thr
     except BaseException:
         _kill(ex)
         raise
+    finally:
+        ctx.forget()
     ex.shutdown(wait=True)
 
 
