@@ -294,7 +294,7 @@ def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tall
     if better is not None and not (better.ulp <= v.max_finite_ulp):  # (NaN: no finite error before)
         # the climb may have reached a switch the sample straddled without seeing (no sample point in
         # the region it spoils): try the two pairs of adjacent floats around the new worst input
-        k = int(ordered_keys(f, np.array([better.x], dtype=np.float64).astype(f.dtype))[0])
+        k = int(ordered_keys(f, [better.x])[0])
         xs = to_float64(from_ordered_keys(f, np.clip([k - 1, k, k + 1], -f.max_bits, f.max_bits)))
         near = [[0.0, 0, float(a), float(b), 0.0, 0.0, 0, 0] for a, b in ((xs[0], xs[1]), (xs[1], xs[2])) if a < b]
         more = discover_switches(call, f, fn, beta, near, v.switch_jumps)

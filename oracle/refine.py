@@ -23,9 +23,9 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
-from .inputs import from_ordered_keys, ordered_keys
-from .switches import padded
-from .ulp import errors_and_rounding, exact_error
+from .inputs import ordered_keys
+from .switches import at_keys, padded
+from .ulp import exact_error
 
 __all__ = ["Found", "refine_worst", "MAX_POINTS", "MAX_ROUNDS"]
 
@@ -56,10 +56,7 @@ def _offsets(f: Format) -> np.ndarray:
 
 def _errors(call, f: Format, fn: str, beta: float, keys: np.ndarray):
     """(x, y, correct, error) at ordered keys: error -inf where the result or the truth is not finite."""
-    x = from_ordered_keys(f, keys)
-    y = np.asarray(call(x))
-    ref, err = errors_and_rounding(y, x, fn, beta)
-    ok = np.isfinite(to_float64(y)) & np.isfinite(to_float64(ref)) & np.isfinite(err)
+    x, y, ref, err, ok = at_keys(call, f, fn, beta, keys)
     return x, y, ref, np.where(ok, err, -np.inf)
 
 
@@ -77,7 +74,7 @@ def refine_worst(call: Callable[[np.ndarray], np.ndarray], f: Format, fn: str, b
     keys0 = []
     for s in starts:
         if np.isfinite(s):
-            k = int(ordered_keys(f, np.array([s], dtype=np.float64).astype(f.dtype))[0])
+            k = int(ordered_keys(f, [s])[0])
             if k not in keys0:
                 keys0.append(k)
     try:

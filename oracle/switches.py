@@ -5,7 +5,7 @@ cut-offs, a backend's undeclared fast path — shows it as an abrupt change of i
 neighbouring inputs. :func:`measure_jump` measures a known switch point (one target call on the 16 format
 values each side). :func:`discover_switches` finds unknown ones from the tally's *jump candidates*
 (:attr:`oracle.tally.Tally.jumps`): adjacent judged inputs — neighbouring sample points, or adjacent floats
-of an exhaustive stream — whose signed errors differ by at least :data:`JUMP_ULPS`, or where the target
+of an exhaustive stream — whose signed errors differ by at least :data:`CANDIDATE_ULPS`, or where the target
 starts or stops returning x itself or 0 where the correctly rounded result is neither (an *exact-x* or
 *exact-0* onset; for the derivative, exact 1 or 0). Each candidate is narrowed to two adjacent floats by
 subdivision on the target (33 points per round, so ~11 rounds for a float64 gap of 2**52 floats, ~5 for
@@ -37,11 +37,14 @@ from .formats import Format
 from .inputs import from_ordered_keys, ordered_keys, switch_neighbours
 from .ulp import errors_and_rounding, exact_error, ulp_f64
 
-__all__ = ["SwitchJump", "measure_jump", "discover_switches", "JUMP_ULPS", "MAX_DISCOVERED", "FAITHFUL", "signal",
-           "padded"]
+__all__ = ["SwitchJump", "measure_jump", "discover_switches", "JUMP_ULPS", "CANDIDATE_ULPS", "MAX_DISCOVERED",
+           "FAITHFUL", "signal", "padded", "at_keys"]
 
-#: The smallest step in signed error (ulps) between neighbouring inputs that counts as a switch.
-JUMP_ULPS = 2.0
+#: The smallest step in signed error (ulps) between neighbouring inputs worth narrowing (a candidate).
+CANDIDATE_ULPS = 2.0
+#: The smallest jump (ulps) between two adjacent floats that counts as a switch, and the error its bad side
+#: must reach: "more than a few ulps", above the 2-3 ulp noise of a merely unfaithful formula.
+JUMP_ULPS = 4.0
 #: The error (ulps) up to which a side of a switch counts as faithful.
 FAITHFUL = 1.0
 #: Discovered switches kept per verdict (largest jumps first): a staircase of a catastrophic formula has
@@ -130,14 +133,20 @@ def padded(call: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], n
     return run
 
 
-def _state(call, f: Format, fn: str, beta: float, keys: np.ndarray):
-    """(signed error, onset code, finite mask) of the target at these ordered keys (one call)."""
+def at_keys(call: Callable[[np.ndarray], np.ndarray], f: Format, fn: str, beta: float, keys: np.ndarray):
+    """The target at ordered keys, in one call: (x, y, correctly rounded, unsigned error, ok) with ``ok``
+    where the result, the truth and the error are finite (the only ones a search compares)."""
     x = from_ordered_keys(f, keys)
     y = np.asarray(call(x))
     ref, err = errors_and_rounding(y, x, fn, beta)
-    xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
-    ok = np.isfinite(yf) & np.isfinite(rf) & np.isfinite(err)
-    s, code = signal(xf, yf, rf, np.where(ok, err, 0.0), fn)
+    ok = np.isfinite(to_float64(y)) & np.isfinite(to_float64(ref)) & np.isfinite(err)
+    return x, y, ref, err, ok
+
+
+def _state(call, f: Format, fn: str, beta: float, keys: np.ndarray):
+    """(signed error, onset code, finite mask) of the target at these ordered keys (one call)."""
+    x, y, ref, err, ok = at_keys(call, f, fn, beta, keys)
+    s, code = signal(to_float64(x), to_float64(y), to_float64(ref), np.where(ok, err, 0.0), fn)
     return s, code, ok
 
 
@@ -185,12 +194,12 @@ def discover_switches(call: Callable[[np.ndarray], np.ndarray], f: Format, fn: s
     call = padded(call)
     taken = set()
     for j in declared:
-        kb = int(ordered_keys(f, np.array([j.below], dtype=np.float64).astype(f.dtype))[0])
+        kb = int(ordered_keys(f, [j.below])[0])
         taken.update(range(kb - 2, kb + 3))
     found: dict[int, SwitchJump] = {}
     for cand in candidates:
         xa, xb, code_a, code_b = cand[2], cand[3], int(cand[6]), int(cand[7])
-        ka, kb = (int(k) for k in ordered_keys(f, np.array([xa, xb], dtype=np.float64).astype(f.dtype)))
+        ka, kb = (int(k) for k in ordered_keys(f, [xa, xb]))
         try:
             pair = _narrow(call, f, fn, beta, ka, kb, onset=code_a != code_b)
             if pair is None or pair[0] in taken or pair[0] in found:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
-from .switches import JUMP_ULPS, signal
+from .switches import CANDIDATE_ULPS, signal
 from .ulp import FAST_ACCURACY, exact_error, ulp_f64
 
 __all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
@@ -139,8 +139,8 @@ class Tally:
     later run's ``over_bad``); ``under_*`` mirror them for results of 0 where the truth is positive.
     ``jumps``: up to :data:`MAX_JUMPS` candidates for a formula switch (:mod:`oracle.switches`), largest
     first: [score, position of the first, x_a, x_b, signed error a, b, onset code a, b] for adjacent inputs
-    with finite results whose signed errors differ by at least JUMP_ULPS (score: that difference) or whose
-    onset codes differ (score at least JUMP_ULPS); ``edge_first``/``edge_last``: [position, x, signed error,
+    with finite results whose signed errors differ by at least CANDIDATE_ULPS (score: that difference) or
+    whose onset codes differ (score at least CANDIDATE_ULPS); ``edge_first``/``edge_last``: [position, x, signed error,
     code] of the run's first and last such input, so that the pair across a seam is a candidate too.
     """
 
@@ -221,9 +221,7 @@ class Tally:
         self.edge_last = [start + int(idx[-1]), float(xf[idx[-1]]), float(s[-1]), int(code[-1])]
         if idx.size < 2:
             return
-        step = np.abs(s[1:] - s[:-1])
-        score = np.where(step >= JUMP_ULPS, step, 0.0)
-        score = np.where(code[1:] != code[:-1], np.maximum(score, JUMP_ULPS), score)
+        score = _jump_scores(np.abs(s[1:] - s[:-1]), code[1:] != code[:-1])
         hit = np.flatnonzero(score > 0)
         if hit.size > MAX_JUMPS:  # the largest, ties to the first
             order = np.lexsort((hit, -score[hit]))
@@ -502,11 +500,15 @@ def _seam_jump(last: list | None, first: list | None) -> list[list[float]]:
     """The jump candidate of the pair across a seam (the last input of one run, the first of the next)."""
     if last is None or first is None:
         return []
-    step = abs(first[2] - last[2])
-    score = step if step >= JUMP_ULPS else 0.0
-    if first[3] != last[3]:
-        score = max(score, JUMP_ULPS)
+    score = float(_jump_scores(np.array([abs(first[2] - last[2])]), np.array([first[3] != last[3]]))[0])
     return [[score, last[0], last[1], first[1], last[2], first[2], last[3], first[3]]] if score > 0 else []
+
+
+def _jump_scores(step: np.ndarray, code_changed: np.ndarray) -> np.ndarray:
+    """A pair's score as a jump candidate: its step in signed error where that reaches CANDIDATE_ULPS, at
+    least CANDIDATE_ULPS where the onset code changes, else 0 (no candidate)."""
+    score = np.where(step >= CANDIDATE_ULPS, step, 0.0)
+    return np.where(code_changed, np.maximum(score, CANDIDATE_ULPS), score)
 
 
 _HIST_LABELS = [f"<={hi:g}" for hi in HISTOGRAM_EDGES] + [f">{HISTOGRAM_EDGES[-1]:g}", "inf", "nan"]
