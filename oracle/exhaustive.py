@@ -209,10 +209,17 @@ class Checkpoint:
 
 def _ref(target):
     """How the pool's workers get the target (workers here are the isolation: no second worker per worker)."""
+    from targets.isolation import IsolatedTarget
     from targets.locate import ref_of
 
-    ref = getattr(target, "ref", None)  # an isolated target knows its own
-    return ref if ref is not None else ref_of(target)
+    return target.ref if isinstance(target, IsolatedTarget) else ref_of(target)  # an isolated one knows its own
+
+
+def _environment(target) -> dict | None:
+    """The environment an isolated target's worker starts with (a capped path), for the pool's workers."""
+    from targets.isolation import IsolatedTarget
+
+    return target.env if isinstance(target, IsolatedTarget) else None
 
 
 def _workers(executor: cf.ProcessPoolExecutor) -> dict:
@@ -317,7 +324,7 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
             raise ExhaustiveFailed(str(e)) from None
         try:
             # the workers start as the pool needs them: a capped target's environment holds meanwhile
-            with environ_applied(getattr(target, "env", None)):
+            with environ_applied(_environment(target)):
                 _run_pool(ref, jobs, memory_limit, f, fn, beta, threshold, chunk, piece, worst_k, values, todo,
                           done, ckpt, size, finished, total, progress, timeout)
         except _PoolLost as lost:  # a crash or hang: not worth waiting for again in this run

@@ -404,15 +404,13 @@ def _job_on_ref(func: Callable, ref: TargetRef, args: tuple):
 def previous_failure(target, fmt: str, fn: str) -> str | None:
     """``target.previous_failure(fmt, fn)`` for an isolated target (why not to call it again), None for any
     other (a target in this process keeps no such memory)."""
-    ask = getattr(target, "previous_failure", None)
-    return ask(fmt, fn) if callable(ask) else None
+    return target.previous_failure(fmt, fn) if isinstance(target, IsolatedTarget) else None
 
 
 def remember_failure(target, fmt: str, fn: str, reason: str) -> None:
     """Tell an isolated target that ``fn`` in ``fmt`` timed out or crashed elsewhere; nothing for any other."""
-    tell = getattr(target, "remember_failure", None)
-    if callable(tell):
-        tell(fmt, fn, reason)
+    if isinstance(target, IsolatedTarget):
+        target.remember_failure(fmt, fn, reason)
 
 
 def _run_once(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:

@@ -33,6 +33,8 @@ def get_targets():
             self.mode = mode
             self._lock = lock
             self._finish = lambda y: y  # a lambda: no pickling either
+            self.ref = "the vendor's reference kernel"  # names the suite uses for its own things, by accident
+            self.env = ["not", "an", "environment"]
 
         def _run(self, fn, x, beta):
             with self._lock:

@@ -183,3 +183,13 @@ def test_exhaustive_pool_runs_unpicklable_targets(local):
 
     tally = run_exhaustive(IsolatedTarget(local["local-good"]), "float16", "softplus", jobs=2, chunk=1 << 14)
     assert tally.n == 1 << 16 and tally.max_ulp <= 0.5
+
+
+def test_a_plain_target_with_attributes_named_like_the_suites_own_runs_on_the_pool(local):
+    """``ref`` and ``env`` on a plugin's target are its own business: the pool locates it by its source."""
+    from oracle.exhaustive import run_exhaustive
+
+    good = local["local-good"]
+    assert good.ref and good.env  # the premise: both attributes are there, and are not the suite's
+    tally = run_exhaustive(good, "float16", "softplus", jobs=2, chunk=1 << 14)
+    assert tally.n == 1 << 16 and tally.max_ulp <= 0.5
