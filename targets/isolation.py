@@ -220,17 +220,7 @@ class _Worker:
 
     def wait_ready(self, timeout: float) -> None:
         """Return once the worker holds the target; the failure (as a TargetFailure) otherwise."""
-        try:
-            ready = self.conn.poll(timeout)
-        except (BrokenPipeError, ConnectionResetError, EOFError):
-            raise TargetCrashed(self._death() + " while loading the target") from None
-        if not ready:
-            self.stop()
-            raise TargetTimeout(f"timed out after {timeout:g} s loading the target in its worker")
-        try:
-            status, payload = self.conn.recv()
-        except (EOFError, ConnectionResetError):
-            raise TargetCrashed(self._death() + " while loading the target") from None
+        status, payload = self._answer(timeout, "loading the target in its worker")
         if status != "ready":
             self.stop()
             type_name, message, detail = payload
@@ -239,19 +229,28 @@ class _Worker:
     def call(self, method: str, args: tuple, timeout: float) -> Any:
         try:
             self.conn.send((method, tuple(_pack(a) for a in args)))
-            ready = self.conn.poll(timeout)
         except (BrokenPipeError, ConnectionResetError, EOFError):
             raise TargetCrashed(self._death()) from None
-        if not ready:
-            self.stop()
-            raise TargetTimeout(f"timed out after {timeout:g} s")
-        try:
-            status, payload = self.conn.recv()
-        except (EOFError, ConnectionResetError):
-            raise TargetCrashed(self._death()) from None
+        status, payload = self._answer(timeout)
         if status == "ok":
             return payload
         raise TargetRaised(*payload)
+
+    def _answer(self, timeout: float, during: str = "") -> tuple[str, Any]:
+        """The worker's next (status, payload), within ``timeout`` seconds; TargetTimeout (the worker is
+        killed) or TargetCrashed otherwise. ``during``: what it was doing, for the message."""
+        crashed = " while " + during if during else ""
+        try:
+            ready = self.conn.poll(timeout)
+        except (BrokenPipeError, ConnectionResetError, EOFError):
+            raise TargetCrashed(self._death() + crashed) from None
+        if not ready:
+            self.stop()
+            raise TargetTimeout(f"timed out after {timeout:g} s" + (" " + during if during else ""))
+        try:
+            return self.conn.recv()
+        except (EOFError, ConnectionResetError):
+            raise TargetCrashed(self._death() + crashed) from None
 
     def _death(self) -> str:
         self.proc.join(5)
