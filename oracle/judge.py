@@ -279,10 +279,7 @@ def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tall
     (:func:`oracle.switches.discover_switches`), and — for a sampled set — the worst case refined around the
     largest errors and both sides of every switch (:func:`oracle.refine.refine_worst`). Sets
     ``worst_source`` and ``search_points``."""
-    found = discover_switches(call, f, fn, beta, tally.jumps, v.switch_jumps)
-    if found:
-        v.switch_jumps = v.switch_jumps + found
-        v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
+    _add_discovered(v, discover_switches(call, f, fn, beta, tally.jumps, v.switch_jumps))
     if v.mode != "sampled":
         v.worst_source = _worst_source(v, inputs)
         return
@@ -297,12 +294,7 @@ def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tall
         k = int(ordered_keys(f, [better.x])[0])
         xs = to_float64(from_ordered_keys(f, np.clip([k - 1, k, k + 1], -f.max_bits, f.max_bits)))
         near = [[0.0, 0, float(a), float(b), 0.0, 0.0, 0, 0] for a, b in ((xs[0], xs[1]), (xs[1], xs[2])) if a < b]
-        more = discover_switches(call, f, fn, beta, near, v.switch_jumps)
-        if more:
-            declared = [j for j in v.switch_jumps if not j.discovered]
-            found = sorted([j for j in v.switch_jumps if j.discovered] + more, key=lambda j: -j.jump_ulp)
-            v.switch_jumps = declared + found[:MAX_DISCOVERED]
-            v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
+        _add_discovered(v, discover_switches(call, f, fn, beta, near, v.switch_jumps))
         w = WorstInput(better.x, better.result, better.correct, better.ulp)
         v.worst_finite = ([w] + [u for u in v.worst_finite if u.x != w.x])[:max(len(v.worst_finite), 1)]
         v.max_finite_ulp = w.ulp
@@ -316,6 +308,17 @@ def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tall
         v.worst_source = "search"
         return
     v.worst_source = _worst_source(v, inputs)
+
+
+def _add_discovered(v: Verdict, new: list[SwitchJump]) -> None:
+    """``v``'s switches with ``new`` discovered ones: the declared ones, then at most MAX_DISCOVERED
+    discovered ones (largest jump first); ``threshold_jump_ulp`` the largest jump of them all."""
+    if not new:
+        return
+    declared = [j for j in v.switch_jumps if not j.discovered]
+    found = sorted([j for j in v.switch_jumps if j.discovered] + new, key=lambda j: -j.jump_ulp)
+    v.switch_jumps = declared + found[:MAX_DISCOVERED]
+    v.threshold_jump_ulp = max(j.jump_ulp for j in v.switch_jumps)
 
 
 def _worst_source(v: Verdict, inputs: InputSet | None) -> str:
