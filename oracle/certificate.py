@@ -53,11 +53,12 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from .judge import Verdict
 
-__all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate", "limits_in_force"]
+__all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate", "limits_in_force",
+           "violations_by_target"]
 
 _SELECTORS = ("format", "fn", "beta", "threshold", "mode", "path")
 _LIMITS = {
@@ -326,3 +327,23 @@ def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certifica
         if "reason" not in e:
             raise CertificateError(f"{here}: key 'reason' is required: say why this is the expectation")
     return Certificate(target=target, entries=entries, path=path)
+
+
+def violations_by_target(certificates: Mapping[str, Certificate], verdicts: Iterable[Verdict],
+                         layouts: Iterable = ()) -> dict[str, list[Violation]]:
+    """Every judged target's broken budgets ([] where its certificate holds), verdicts and layout reports
+    alike; a target without a certificate of its own is held to the ``"*"`` one (``default.toml``).
+    KeyError where neither exists: a certificate run must say what it holds a target to."""
+    out: dict[str, list[Violation]] = {}
+    for item in verdicts:
+        out.setdefault(item.target, []).extend(_certificate_of(certificates, item.target).check(item))
+    for r in layouts:
+        out.setdefault(r.target, []).extend(_certificate_of(certificates, r.target).check_layout(r))
+    return out
+
+
+def _certificate_of(certificates: Mapping[str, Certificate], target: str) -> Certificate:
+    cert = certificates.get(target) or certificates.get("*")
+    if cert is None:
+        raise KeyError(f"no certificate for {target} and no default certificate")
+    return cert

@@ -13,13 +13,15 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
+from .digits import num, percent
+from .summary import summarize, summary_lines, summary_markdown
 from .unmeasured import skipped_markdown, skipped_phases
 
 __all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "max_cell", "write_json", "write_markdown", "atomic_write_text", "load_json",
@@ -153,36 +155,32 @@ def _schema_3_path(env: dict[str, Any], path) -> dict[str, str]:
     return {"path": normalize(cap), "inferred": f"schema-3 report: the machine's path (torch.cpu_capability {cap})"}
 
 
-def _num(v: float | None, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.{digits}g}"
-
-
 def max_cell(v: Verdict) -> str:
     """The headline maximum, with the largest finite error beside it where they differ ("inf (finite 1.26)")."""
     same = v.max_finite_ulp == v.max_ulp or (math.isnan(v.max_finite_ulp) and math.isnan(v.max_ulp))
-    return _num(v.max_ulp) if same else f"{_num(v.max_ulp)} (finite {_num(v.max_finite_ulp)})"
+    return num(v.max_ulp) if same else f"{num(v.max_ulp)} (finite {num(v.max_finite_ulp)})"
 
 
 def _onset(found: float | None, true: float | None) -> str:
     if found is None and true is None:
         return "–"
     mark = "" if found is None else " ⚠"  # any found onset is a deviation from the truth
-    return f"{_num(found, 8)} / {_num(true, 8)}{mark}"
+    return f"{num(found, 8)} / {num(true, 8)}{mark}"
 
 
 def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                    agreement: Sequence[AgreementMatrix] | None = None,
-                   device_agreement: Sequence[PairReport] | None = None, layout: Sequence = ()) -> None:
+                   device_agreement: Sequence[PairReport] | None = None, layout: Sequence = (),
+                   certificate_violations: Mapping[str, Sequence[str]] | None = None) -> None:
+    """accuracy.md: the summary (:mod:`reports.summary`: a graded row per target, its findings and, given
+    ``certificate_violations`` as ``certify`` passes them, whether its certificate holds), then one table
+    per format, the worst inputs, formula switches, agreement, layout and what was skipped."""
     lines = ["# softplus-cert accuracy report", ""]
     lines.append(f"Errors in ulps of the format under test against the correctly rounded oracle. "
                  f"Generated {env.get('date')} on {env.get('cpu')} (Python {env.get('python')}), "
                  f"seed {env.get('seed')}.")
+    lines.append("")
+    lines += summary_markdown(summarize(verdicts, certificate_violations))
     pk = env.get("packages", {})
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(pk.items())) + ".")
     lines.append("")
@@ -198,11 +196,11 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
         for v in rows:
             props = sum(v.property_failures.values())
             lines.append(
-                f"| {v.target} | {v.fn} | {v.params} | {max_cell(v)} | {_num(v.mean_ulp)} | "
-                f"{100 * v.correctly_rounded_fraction:.3f} | {v.nonfinite_count + v.nan_count} | "
+                f"| {v.target} | {v.fn} | {v.params} | {max_cell(v)} | {num(v.mean_ulp)} | "
+                f"{percent(v.correctly_rounded_fraction)} | {v.nonfinite_count + v.nan_count} | "
                 f"{_onset(v.overflow_onset, v.true_overflow_onset)} | "
-                f"{_onset(v.underflow_onset, v.true_underflow_onset)} | {_num(v.threshold_jump_ulp)} | "
-                f"{_num(v.safe_threshold, 5)} | {v.monotonicity_violations} | {props} |")
+                f"{_onset(v.underflow_onset, v.true_underflow_onset)} | {num(v.threshold_jump_ulp)} | "
+                f"{num(v.safe_threshold, 5)} | {v.monotonicity_violations} | {props} |")
         lines.append("")
     bad = [v for v in verdicts if v.status == "error"]
     if bad:
@@ -216,7 +214,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
         for i, w in enumerate(v.worst[:3]):
             source = v.worst_source if i == 0 and v.worst_finite and w.x == v.worst_finite[0].x else ""
             lines.append(f"| {v.target} | {v.format} | {v.fn} | {v.params} | {w.x!r} | {w.result!r} | "
-                         f"{w.correct!r} | {_num(w.ulp)} | {source} |")
+                         f"{w.correct!r} | {num(w.ulp)} | {source} |")
     lines += _switch_markdown(ok)
     lines += _agreement_markdown(agreement or [], device_agreement or [])
     lines += _layout_markdown(layout)
@@ -241,8 +239,8 @@ def _switch_markdown(verdicts: Sequence[Verdict]) -> list[str]:
     for v, j in rows:
         lines.append(f"| {v.target} | {v.format} | {v.fn} | {v.params} | "
                      f"{'discovered' if j.discovered else 'declared'} | {j.below!r} | {j.above!r} | "
-                     f"{_num(j.error_below_ulp)} | {_num(j.error_above_ulp)} | {_num(j.jump_ulp)} | "
-                     f"{_num(v.safe_threshold, 5)} |")
+                     f"{num(j.error_below_ulp)} | {num(j.error_above_ulp)} | {num(j.jump_ulp)} | "
+                     f"{num(v.safe_threshold, 5)} |")
     return lines
 
 
@@ -264,7 +262,7 @@ def _layout_markdown(reports: Sequence) -> list[str]:
         cells = (f"{w.x!r} | {w.result_a!r} ({w.layout_a}) | {w.result_b!r} ({w.layout_b})" if w
                  else "– | – | –")
         lines.append(f"| {r.target} | {r.format} | {r.fn} | {r.differing} / {r.n_inputs} | "
-                     f"{_num(r.max_ulps)} | {cells} |")
+                     f"{num(r.max_ulps)} | {cells} |")
     return lines
 
 
@@ -322,19 +320,21 @@ def _agreement_markdown(matrices: Sequence[AgreementMatrix], pairs: Sequence[Pai
             lines += [f"| x | {p.a} | {p.b} | ulp {p.a} | ulp {p.b} | closer |", "|---|---|---|---:|---:|---|"]
             for e in p.examples:
                 closer = {"a": p.a, "b": p.b}.get(e.closer, "tie")
-                lines.append(f"| {e.x!r} | {e.result_a!r} | {e.result_b!r} | {_num(e.ulp_a)} | {_num(e.ulp_b)} | "
+                lines.append(f"| {e.x!r} | {e.result_a!r} | {e.result_b!r} | {num(e.ulp_a)} | {num(e.ulp_b)} | "
                              f"{closer} |")
             lines.append("")
     return lines[:-1] if lines[-1] == "" else lines
 
 
-def summary_table(verdicts: list[Verdict], stream=None) -> None:
-    """One line per measured combination, for the terminal (``stream``: default the sys.stdout of the moment,
-    not of the import: a captured or replaced stdout is honoured)."""
+def summary_table(verdicts: list[Verdict], stream=None,
+                  certificate_violations: Mapping[str, Sequence[str]] | None = None) -> None:
+    """The summary for the terminal (:func:`reports.summary.summary_lines`: a graded row per target at its
+    default parameters, then each target's findings), coloured where ``stream`` is a terminal, and the
+    combinations that failed (``stream``: default the sys.stdout of the moment, not of the import)."""
     stream = stream or sys.stdout
+    color = bool(getattr(stream, "isatty", lambda: False)())
+    for line in summary_lines(summarize(verdicts, certificate_violations), color=color):
+        print(line, file=stream)
     for v in verdicts:
-        if v.status == "ok":
-            print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} {v.params:32s} max {max_cell(v):>8s} ulp  "
-                  f"{100 * v.correctly_rounded_fraction:7.3f}% CR", file=stream)
-        elif v.status == "error":
+        if v.status == "error":
             print(f"  {v.target:16s} {v.format:14s} {v.fn:14s} ERROR {v.reason}", file=stream)

@@ -217,7 +217,9 @@ class _Run:
         self.speed: list = []
 
 
-def _run_and_write(args: argparse.Namespace, summary: bool = True) -> _Run:
+def _run_and_write(args: argparse.Namespace, certs: dict | None = None) -> _Run:
+    """Judge the selection, write the accuracy reports into --out and print the summary; with ``certs``
+    (``certify``), the reports and the summary say whether each target's certificate holds."""
     from pathlib import Path
 
     from reports.accuracy import (Interrupted, run_grid, run_layout_checks, summary_table, write_json,
@@ -283,14 +285,16 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True) -> _Run:
                 layouts, interrupted = stop.verdicts, True
     env = environment(args.seed, _available(chosen, combos))
     env["complete"] = not interrupted
+    broken = _broken_budgets(certs, verdicts, layouts)
     write_json(out / "accuracy.json", verdicts, env, agreement=agreement, device_agreement=device_agreement,
                layout=layouts)
     write_markdown(out / "accuracy.md", verdicts, env, agreement=agreement, device_agreement=device_agreement,
-                   layout=layouts)
+                   layout=layouts, certificate_violations=broken)
     if not interrupted:
         from reports.html import write_html
 
-        write_html(out, verdicts, env, agreement=agreement, device_agreement=device_agreement)
+        write_html(out, verdicts, env, agreement=agreement, device_agreement=device_agreement,
+                   certificate_violations=broken)
     if done_big:
         from reports.exhaustive import forget_checkpoints
 
@@ -299,10 +303,18 @@ def _run_and_write(args: argparse.Namespace, summary: bool = True) -> _Run:
         done = sum(v.status != "unsupported" for v in verdicts)
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
         raise KeyboardInterrupt
-    if summary:
-        summary_table(verdicts)
+    summary_table(verdicts, certificate_violations=broken)
     print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
     return _Run(chosen, combos, verdicts, layouts)
+
+
+def _broken_budgets(certs: dict | None, verdicts, layouts) -> dict[str, list[str]] | None:
+    """Target -> the messages of its broken budgets (None without certificates: a plain report)."""
+    if certs is None:
+        return None
+    from oracle.certificate import violations_by_target
+
+    return {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
 
 
 def _available(chosen, combos) -> list:
@@ -375,13 +387,14 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env["complete"] = True
+    broken = _broken_budgets(certs, verdicts, [])
     write_json(out / "accuracy.json", verdicts, env)
-    write_markdown(out / "accuracy.md", verdicts, env)
-    write_html(out, verdicts, env)
+    write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken)
+    write_html(out, verdicts, env, certificate_violations=broken)
     print(f"merged {len(env['shards'])} shards: wrote {out / 'index.html'}, {out / 'accuracy.md'} and "
           f"{out / 'accuracy.json'}", file=sys.stderr)
+    summary_table(verdicts, certificate_violations=broken)
     if certs is None:
-        summary_table(verdicts)
         return _exit_status(_Run(None, None, verdicts), 3)
     return max(_hold_to_certificates(certs, verdicts, []), _exit_status(_Run(None, None, verdicts), 1))
 
@@ -519,25 +532,16 @@ def _certificates(args: argparse.Namespace) -> dict:
 
 
 def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
-    """Print the broken budgets (then the summary and loose budgets); 0 if all hold, else 1."""
-    from reports.accuracy import summary_table
-
-    violations, loose = [], []
-    for v in verdicts:
-        cert = certs.get(v.target) or certs.get("*")
-        violations += [m.message for m in cert.check(v)]
-        loose += cert.loose(v)
-    for r in layouts:
-        cert = certs.get(r.target) or certs.get("*")
-        violations += [m.message for m in cert.check_layout(r)]
+    """Print the broken budgets and the loose ones (the summary has been printed); 0 if all hold, else 1."""
+    broken = _broken_budgets(certs, verdicts, layouts)
+    violations = [m for ms in broken.values() for m in ms]
+    loose = [line for v in verdicts for line in (certs.get(v.target) or certs.get("*")).loose(v)]
+    for line in loose:
+        print(f"loose budget (tighten it): {line}")
     if violations:
         print(f"FAILED: {len(violations)} budget(s) broken", file=sys.stderr)
         for m in violations:
             print(f"  {m}", file=sys.stderr)
-    summary_table(verdicts)
-    for line in loose:
-        print(f"loose budget (tighten it): {line}")
-    if violations:
         return 1
     print("certified: every budget holds")
     return 0
@@ -546,7 +550,7 @@ def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
 def _cmd_certify(args: argparse.Namespace) -> int:
     """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
     certs = _certificates(args)
-    run = _run_and_write(args, summary=False)
+    run = _run_and_write(args, certs)
     code = _hold_to_certificates(certs, run.verdicts, run.layouts)
     return max(code, _exit_status(run, 1))
 

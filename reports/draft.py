@@ -23,6 +23,8 @@ import math
 from oracle.certificate import Certificate, limits_in_force
 from oracle.judge import Verdict
 
+from .digits import num, percent
+
 __all__ = ["draft_certificate"]
 
 
@@ -46,8 +48,8 @@ def _allow(n: int) -> int:
 
 def _why(v: Verdict) -> str:
     inputs = f"{v.n_inputs} inputs" + (f", seed {v.seed}" if v.seed is not None else "")
-    finite = "" if v.max_finite_ulp == v.max_ulp else f" (largest finite {v.max_finite_ulp:.6g} ulp)"
-    parts = [f"measured max {v.max_ulp:.6g} ulp{finite}, {100 * v.correctly_rounded_fraction:.4f}% correctly "
+    finite = "" if v.max_finite_ulp == v.max_ulp else f" (largest finite {num(v.max_finite_ulp, 6)} ulp)"
+    parts = [f"measured max {num(v.max_ulp, 6)} ulp{finite}, {percent(v.correctly_rounded_fraction, 4)}% correctly "
              f"rounded ({v.mode}, {inputs})"]
     if v.nonfinite_count or v.nan_count:
         parts.append(f"{v.nonfinite_count} non-finite and {v.nan_count} NaN results where the truth is "

@@ -3,7 +3,14 @@
 ``index.html`` needs nothing beside it: CSS is inline, the PNG plots are embedded as ``data:`` URIs, there is
 no script, and a Content-Security-Policy forbids every other source, so a page that would reach out to the
 network shows broken instead of silently depending on it. The same PNGs are also left in ``plots/`` beside
-it (for linking, diffing, or a job summary).
+it (for linking, diffing, or a job summary). The page stays light (the default report's under 3 MB): plots
+are palette PNGs (``reports.plots``), at most ``MAX_SWITCH_PLOTS`` switch plots are drawn, and pictures and
+the environment are folded in ``<details>`` so the page opens on the summary and the tables.
+
+First the summary (``reports.summary``): ``table.summary`` (``id="summary-grid"``), a row per measured target
+(``data-target``) and a cell per format and function at the default parameters, coloured by grade
+(``td.grade-<grade>``); its heat-map picture; and each target's generated findings (``ul.findings``), with
+whether its certificate holds under ``certify``.
 
 Per format: the table of accuracy.md (same columns, same number formatting), each row flagged (class
 ``deviates``) where it departs from a faithfully rounded, well-behaved implementation and each such cell
@@ -26,14 +33,16 @@ import html
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.judge import Verdict
 
-from .accuracy import (AGREEMENT_NOTE, _num, _pair_summary, agreement_heading, agreement_percent, atomic_write_text,
+from .accuracy import (AGREEMENT_NOTE, _pair_summary, agreement_heading, agreement_percent, atomic_write_text,
                        max_cell)
-from .plots import MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
+from .digits import num, percent
+from .plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
+from .summary import GRADES, Summary, summarize
 
 __all__ = ["write_html", "render_html", "deviations"]
 
@@ -65,7 +74,12 @@ table.agreement td.part { background: #ffe0b2; }
 table.agreement td.far { background: #ffcdd2; }
 table.agreement td.diag { background: #f5f5f5; color: #888; }
 code { font-size: 0.95em; }
-"""
+table.summary td.grade { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.summary tbody th { position: static; text-align: left; }
+ul.findings li { margin: 0.15em 0; } ul.findings > li > ul { margin: 0.1em 0 0.5em; }
+span.held { font-weight: 600; } span.held.broken { color: #b00020; }
+details > summary { cursor: pointer; font-weight: 600; margin: 0.6em 0; }
+""" + "".join(f"td.grade-{g.replace(' ', '-')} {{ background: {c}; }}\n" for g, c in GRADE_COLOURS.items())
 
 #: Column headings, as in accuracy.md.
 _HEADINGS = ("target", "fn", "params", "max ulp", "mean ulp", "% correctly rounded", "non-finite",
@@ -116,15 +130,15 @@ def deviations(v: Verdict) -> set[str]:
 def _onset(found: float | None, true: float | None) -> str:
     if found is None and true is None:
         return "–"
-    return f"{_num(found, 8)} / {_num(true, 8)}"
+    return f"{num(found, 8)} / {num(true, 8)}"
 
 
 def _cells(v: Verdict) -> list[str]:
     """The row of accuracy.md's table for one verdict, as texts in :data:`_HEADINGS` order."""
-    return [v.target, v.fn, v.params, max_cell(v), _num(v.mean_ulp),
-            f"{100 * v.correctly_rounded_fraction:.3f}", str(v.nonfinite_count + v.nan_count),
+    return [v.target, v.fn, v.params, max_cell(v), num(v.mean_ulp),
+            percent(v.correctly_rounded_fraction), str(v.nonfinite_count + v.nan_count),
             _onset(v.overflow_onset, v.true_overflow_onset), _onset(v.underflow_onset, v.true_underflow_onset),
-            _num(v.threshold_jump_ulp), _num(v.safe_threshold, 5), str(v.monotonicity_violations),
+            num(v.threshold_jump_ulp), num(v.safe_threshold, 5), str(v.monotonicity_violations),
             str(sum(v.property_failures.values()))]
 
 
@@ -151,6 +165,40 @@ def _table(cls: str, headings: Sequence[str], rows: Sequence[str], table_id: str
 
 # --- sections --------------------------------------------------------------------------------------------------
 
+def _summary_section(summary: Summary, heat: Plot | None) -> str:
+    """The summary first: the graded grid (``table.summary``, ``id="summary-grid"``, a row per target with
+    ``data-target``, cells ``td.grade.grade-<grade>``), its heat-map picture, and each target's findings
+    (``ul.findings``)."""
+    if not summary.rows:
+        return ""
+    head = "<th>target</th>" + "".join(
+        f"<th>{_e(f)}<br>{_e('grad' if fn == 'softplus_grad' else fn)}</th>" for f, fn in summary.columns)
+    rows = []
+    for r in summary.rows:
+        tds = "".join(f'<td class="grade grade-{_e(c.grade.replace(" ", "-"))}" title="{_e(c.grade)}">'
+                      f"{_e(c.text)}</td>" for c in r.cells)
+        rows.append(f'<tr data-target="{_e(r.target)}"><th scope="row">{_e(r.target)}</th>{tds}</tr>')
+    legend = " · ".join(f'<span class="grade-key" style="background:{GRADE_COLOURS[g]}">&nbsp;{_e(g)}&nbsp;</span>'
+                        for g in GRADES)
+    findings = []
+    for r in summary.rows:
+        held = (f' <span class="held {"broken" if r.certificate == "broken" else "holds"}">certificate '
+                f"{_e(r.certificate)}</span>" if r.certificate else "")
+        items = "".join(f"<li>{_e(f)}</li>" for f in r.findings)
+        findings.append(f'<li data-target="{_e(r.target)}"><strong>{_e(r.target)}</strong>{held}<ul>{items}</ul></li>')
+    parts = ['<section id="summary"><h2>Summary</h2>',
+             '<p class="note">Max error in ulps at each target\'s default parameters (beta=1, its default '
+             f"threshold); colour: {legend}.</p>",
+             f'<table class="summary" id="summary-grid"><thead><tr>{head}</tr></thead><tbody>\n'
+             + "\n".join(rows) + "\n</tbody></table>"]
+    if summary.unavailable:
+        parts.append(f'<p class="note">Not available here: {_e("; ".join(summary.unavailable))}.</p>')
+    if heat is not None:
+        parts.append(f'<details class="heatmap"><summary>Heat map</summary>{_figure(heat)}</details>')
+    parts.append(f'<h3>Findings</h3><ul class="findings">\n{chr(10).join(findings)}\n</ul></section>')
+    return "\n".join(parts)
+
+
 def _environment(env: dict[str, Any]) -> str:
     command = env.get("command")
     rows = [("date", env.get("date")), ("command", shlex.join(command) if isinstance(command, list) else command),
@@ -162,8 +210,8 @@ def _environment(env: dict[str, Any]) -> str:
     flags = env.get("flags", {})
     rows.append(("flags", ", ".join(f"{k}={v}" for k, v in sorted(flags.items())) or "none set"))
     body = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e('–' if v is None else v)}</td></tr>" for k, v in rows)
-    return (f'<section id="environment"><h2>Environment</h2>'
-            f'<table class="environment"><tbody>\n{body}\n</tbody></table></section>')
+    return (f'<section id="environment"><details><summary>Environment: seeds, versions, CPU and flags</summary>'
+            f'<table class="environment"><tbody>\n{body}\n</tbody></table></details></section>')
 
 
 def _figure(p: Plot) -> str:
@@ -180,14 +228,16 @@ def _format_section(fmt: str, rows: list[Verdict], plots: list[Plot]) -> str:
     mine = [p for p in plots if p.format == fmt]
     for kind, heading in (("error-profile", "Error against x"), ("switch", "Switch points")):
         figs = [_figure(p) for p in mine if p.kind == kind]
-        if figs:
-            parts.append(f'<h3>{_e(heading)}</h3><div class="plots {kind}">{"".join(figs)}</div>')
+        if figs:  # folded: the page opens on the tables; a click shows the pictures
+            parts.append(f'<details class="plots-{kind}"><summary>{_e(heading)} ({len(figs)} '
+                         f'plot{"s" if len(figs) != 1 else ""})</summary><div class="plots {kind}">{"".join(figs)}'
+                         f"</div></details>")
     parts.append("</section>")
     return "\n".join(parts)
 
 
 def _worst_row(v: Verdict, w) -> str:
-    texts = (v.target, v.format, v.fn, v.params, repr(w.x), repr(w.result), repr(w.correct), _num(w.ulp))
+    texts = (v.target, v.format, v.fn, v.params, repr(w.x), repr(w.result), repr(w.correct), num(w.ulp))
     tds = "".join(f"<td>{_e(t)}</td>" if i < 4 else f'<td class="num">{_e(t)}</td>' for i, t in enumerate(texts))
     return f'<tr data-target="{_e(v.target)}">{tds}</tr>'
 
@@ -255,7 +305,7 @@ def _pair_section(p: PairReport) -> str:
         headings = ("x", p.a, p.b, f"ulp {p.a}", f"ulp {p.b}", "closer")
         rows = []
         for ex in p.examples:
-            texts = (repr(ex.x), repr(ex.result_a), repr(ex.result_b), _num(ex.ulp_a), _num(ex.ulp_b),
+            texts = (repr(ex.x), repr(ex.result_a), repr(ex.result_b), num(ex.ulp_a), num(ex.ulp_b),
                      {"a": p.a, "b": p.b}.get(ex.closer, "tie"))
             tds = "".join(f'<td class="num">{_e(t)}</td>' if 3 <= k <= 4 else f"<td>{_e(t)}</td>"
                           for k, t in enumerate(texts))
@@ -286,18 +336,23 @@ def _agreement(matrices: Sequence[AgreementMatrix], pairs: Sequence[PairReport])
 
 def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequence[Plot],
                 plots_left_out: int = 0, *, agreement: Sequence[AgreementMatrix] | None = None,
-                device_agreement: Sequence[PairReport] | None = None) -> str:
+                device_agreement: Sequence[PairReport] | None = None,
+                certificate_violations: Mapping[str, Sequence[str]] | None = None) -> str:
     """The page's text, from the verdicts, the environment record, the rendered plots and the agreement
-    between targets (``oracle.agreement``; no section without it)."""
+    between targets (``oracle.agreement``; no section without it); the summary first (``reports.summary``,
+    with whether each certificate holds given ``certificate_violations``)."""
     ok = [v for v in verdicts if v.status == "ok"]
     formats = list(dict.fromkeys(v.format for v in ok))
-    nav = " · ".join(f'<a href="#format-{_e(_slug(f))}">{_e(f)}</a>' for f in formats)
+    nav = "<a href=\"#summary\">summary</a> · " + " · ".join(
+        f'<a href="#format-{_e(_slug(f))}">{_e(f)}</a>' for f in formats)
+    heat = next((p for p in plots if p.kind == "summary"), None)
     intro = (f"Errors in ulps of the format under test against the correctly rounded oracle: "
              f"{len(ok)} combinations measured, generated {env.get('date')}, seed {env.get('seed')}.")
     body = ["<h1>softplus-cert accuracy report</h1>", f"<p>{_e(intro)}</p>",
             f"<nav>{nav} · <a href=\"#worst\">worst inputs</a>"
             + (" · <a href=\"#agreement\">agreement</a>" if agreement or device_agreement else "")
             + "</nav>" if formats else "",
+            _summary_section(summarize(verdicts, certificate_violations), heat),
             f'<p class="note legend">{_e(_LEGEND)}</p>']
     if plots_left_out:
         drawn = sum(p.kind == "switch" for p in plots)
@@ -319,13 +374,15 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
 
 def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
                cap: int = MAX_SWITCH_PLOTS, *, agreement: Sequence[AgreementMatrix] | None = None,
-               device_agreement: Sequence[PairReport] | None = None) -> Path:
+               device_agreement: Sequence[PairReport] | None = None,
+               certificate_violations: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Write ``out_dir/index.html`` (self-contained) and its plots as PNGs in ``out_dir/plots/``; the page's
     path. At most ``cap`` switch-neighbourhood plots (largest jumps first); the page says how many more."""
     out_dir = Path(out_dir)
-    plots = render_plots(verdicts, out_dir / "plots", cap)
+    plots = render_plots(verdicts, out_dir / "plots", cap, summary=summarize(verdicts))
     left_out = switch_selection(verdicts, cap)[1]
     path = out_dir / "index.html"
     atomic_write_text(path, render_html(verdicts, env, plots, left_out, agreement=agreement,
-                                        device_agreement=device_agreement))
+                                        device_agreement=device_agreement,
+                                        certificate_violations=certificate_violations))
     return path

@@ -69,7 +69,8 @@ def test_plots_beside_the_page_are_the_embedded_ones(report):
     files = {p.name: p.read_bytes() for p in (out / "plots").glob("*.png")}
     assert set(files.values()) == embedded
     assert set(files) == {"error-float16-softplus.png", "error-float8_e5m2-softplus.png",
-                          "error-float8_e5m2-softplus_grad.png", "switch-torch-cpu-float16-softplus-b1-tdefault.png"}
+                          "error-float8_e5m2-softplus_grad.png", "switch-torch-cpu-float16-softplus-b1-tdefault.png",
+                          "summary.png"}
     assert all(b"Software" not in b for b in files.values())  # no version text: reruns give the same bytes
     from PIL import Image
 
@@ -100,7 +101,9 @@ def test_deviating_rows_are_flagged(report):
 
 def test_plots_are_deterministic_and_stale_ones_removed(report, tmp_path):
     out, _, verdicts = report
-    first = {p.path.name: p.png for p in render_plots(verdicts, tmp_path)}
+    from reports.summary import summarize
+
+    first = {p.path.name: p.png for p in render_plots(verdicts, tmp_path, summary=summarize(verdicts))}
     assert first == {p.name: p.read_bytes() for p in (out / "plots").glob("*.png")}  # same bytes, rerun
     render_plots([v for v in verdicts if v.target != "torch-cpu"], tmp_path)
     assert not list(tmp_path.glob("switch-*.png")) and not (tmp_path / "error-float16-softplus.png").exists()
@@ -154,6 +157,8 @@ def _colours(png: bytes) -> int:
 _IMAGES_JS = """return Array.from(document.querySelectorAll('img.plot')).map(i => ({
     alt: i.alt, cls: i.className, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight,
     shown: i.getBoundingClientRect().width}));"""
+_OPEN_DETAILS_JS = "document.querySelectorAll('details').forEach(d => d.open = true);"
+_SUMMARY_JS = """return Array.from(document.querySelectorAll('#summary-grid tbody tr')).map(r => r.dataset.target);"""
 _TABLES_JS = """return Array.from(document.querySelectorAll('table.verdicts')).map(t => ({
     id: t.id, height: t.getBoundingClientRect().height,
     targets: Array.from(t.querySelectorAll('tbody tr')).map(r => r.dataset.target)}));"""
@@ -170,6 +175,11 @@ def test_renders_in_headless_chromium(report, tmp_path):
         assert driver.execute_script("return document.readyState") == "complete"
         assert driver.title == "softplus-cert accuracy report"
 
+        # the summary first: one row per measured target (the failing one included), before any format table
+        assert driver.execute_script(_SUMMARY_JS) == ["torch-cpu", "numpy-stable", EVIL]
+        assert driver.execute_script("return document.querySelector('#summary').getBoundingClientRect().top") < \
+            driver.execute_script("return document.querySelector('table.verdicts').getBoundingClientRect().top")
+        driver.execute_script(_OPEN_DETAILS_JS)  # the plots are folded; open them to see them drawn
         tables = {t["id"]: t for t in driver.execute_script(_TABLES_JS)}
         assert set(tables) == {"verdicts-float16", "verdicts-float8_e5m2"}
         assert tables["verdicts-float16"]["targets"] == ["torch-cpu"]
@@ -193,5 +203,34 @@ def test_renders_in_headless_chromium(report, tmp_path):
         switch = driver.find_element("css selector", "img.plot.switch")
         driver.execute_script("arguments[0].scrollIntoView()", switch)
         assert _colours(switch.screenshot_as_png) > 20  # the plot itself is drawn on screen
+    finally:
+        driver.quit()
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
+
+
+def test_reference_page_is_light_and_renders(tmp_path):
+    """The committed reference report's index.html (the default report): under 3 MB, self-contained, a
+    summary row for every target measured in its accuracy.json, and it renders in Chromium."""
+    import json
+
+    page = REFERENCE / "index.html"
+    assert page.stat().st_size < 3 * 10**6, f"{page} is {page.stat().st_size / 1e6:.2f} MB"
+    text = page.read_text(encoding="utf-8")
+    assert all(r.startswith(("data:image/png;base64,", "#")) for r in _srcs(text))
+    doc = json.loads((REFERENCE / "accuracy.json").read_text(encoding="utf-8"))
+    measured = list(dict.fromkeys(v["target"] for v in doc["verdicts"] if v["format"] != "-"))
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium chromium-driver)")
+    driver = _driver(chromium, tmp_path / "profile")
+    try:
+        driver.get(page.as_uri())
+        assert driver.execute_script(_SUMMARY_JS) == measured
+        driver.execute_script(_OPEN_DETAILS_JS)
+        images = driver.execute_script(_IMAGES_JS)
+        assert images and all(i["complete"] and i["w"] > 0 and i["shown"] > 0 for i in images)
+        assert not [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
     finally:
         driver.quit()
