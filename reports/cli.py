@@ -215,11 +215,14 @@ class _Run:
         self.chosen, self.combos = chosen, combos
         self.verdicts, self.layouts = list(verdicts), list(layouts)
         self.speed: list = []
+        self.training: list = []  # reports.training records (speed phase)
+        self.page: dict | None = None  # write_html's arguments, when the page waits for the speed phase
 
 
-def _run_and_write(args: argparse.Namespace, certs: dict | None = None) -> _Run:
+def _run_and_write(args: argparse.Namespace, certs: dict | None = None, page_now: bool = True) -> _Run:
     """Judge the selection, write the accuracy reports into --out and print the summary; with ``certs``
-    (``certify``), the reports and the summary say whether each target's certificate holds."""
+    (``certify``), the reports and the summary say whether each target's certificate holds. ``page_now=False``
+    keeps index.html for :func:`_write_page` (after the speed phase, whose training result it shows)."""
     from pathlib import Path
 
     from reports.accuracy import (Interrupted, run_grid, run_layout_checks, summary_table, write_json,
@@ -290,11 +293,12 @@ def _run_and_write(args: argparse.Namespace, certs: dict | None = None) -> _Run:
                layout=layouts)
     write_markdown(out / "accuracy.md", verdicts, env, agreement=agreement, device_agreement=device_agreement,
                    layout=layouts, certificate_violations=broken)
-    if not interrupted:
+    page = dict(verdicts=verdicts, env=env, agreement=agreement, device_agreement=device_agreement,
+                certificate_violations=broken)
+    if not interrupted and page_now:
         from reports.html import write_html
 
-        write_html(out, verdicts, env, agreement=agreement, device_agreement=device_agreement,
-                   certificate_violations=broken)
+        write_html(out, **page)
     if done_big:
         from reports.exhaustive import forget_checkpoints
 
@@ -304,8 +308,22 @@ def _run_and_write(args: argparse.Namespace, certs: dict | None = None) -> _Run:
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
         raise KeyboardInterrupt
     summary_table(verdicts, certificate_violations=broken)
-    print(f"wrote {out / 'index.html'}, {out / 'accuracy.md'} and {out / 'accuracy.json'}")
-    return _Run(chosen, combos, verdicts, layouts)
+    print(f"wrote {out / 'index.html' if page_now else ''}{', ' if page_now else ''}{out / 'accuracy.md'} and "
+          f"{out / 'accuracy.json'}")
+    run = _Run(chosen, combos, verdicts, layouts)
+    run.page = None if page_now else page
+    return run
+
+
+def _write_page(args: argparse.Namespace, run: _Run) -> None:
+    """index.html of a run whose page waited for the speed phase, with the training step beside the claim."""
+    from pathlib import Path
+
+    from reports.html import write_html
+
+    if run.page is not None:
+        path = write_html(Path(args.out), **run.page, training=run.training)
+        print(f"wrote {path}")
 
 
 def _broken_budgets(certs: dict | None, verdicts, layouts) -> dict[str, list[str]] | None:
@@ -403,9 +421,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     """Judge every selected target against the oracle and write the accuracy report (HTML with plots,
     Markdown, JSON), then time them for the speed report (unless --skip-speed). With --shard, run one
     slice of an exhaustive run instead and write its shard file (see `softplus-cert merge`)."""
-    run = _run_and_write(args)
-    if args.shard is None and not args.skip_speed:
-        run.speed = _speed(args, run.chosen, run.combos)
+    timed = args.shard is None and not args.skip_speed
+    run = _run_and_write(args, page_now=not timed)
+    if timed:
+        try:
+            run.speed, run.training = _speed(args, run.chosen, run.combos)
+        finally:  # Ctrl-C or a failure while timing still leaves the page of what was judged
+            _write_page(args, run)
     return _exit_status(run, 3)
 
 
@@ -427,10 +449,11 @@ def _exit_status(run: _Run, failed: int) -> int:
     return failed
 
 
-def _speed(args: argparse.Namespace, chosen=None, combos=None) -> list:
+def _speed(args: argparse.Namespace, chosen=None, combos=None) -> tuple[list, list]:
     """Time the selected targets (those of the accuracy run, when given: a target that hung or crashed
-    there is not timed in that format) and write speed.json, speed.md and the speed plots into --out;
-    the records."""
+    there is not timed in that format), then a training step with Softplus and with ReLU per framework
+    (``reports.training``; not with --skip-training), and write speed.json, speed.md and the speed plots
+    into --out; (speed records, training records)."""
     from pathlib import Path
 
     import targets
@@ -454,11 +477,27 @@ def _speed(args: argparse.Namespace, chosen=None, combos=None) -> list:
             if advance:
                 advance(t.name)
     env = environment(None, [getattr(t, "_target", t) for t in runnable])
-
-    write_speed_json(out / "speed.json", records, env)
-    write_speed_markdown(out / "speed.md", records, env)
+    training = [] if args.skip_training else _training(args)
+    write_speed_json(out / "speed.json", records, env, training=training or None)
+    write_speed_markdown(out / "speed.md", records, env, training=training or None)
     write_speed_plots(out, records)
     print(f"wrote {out / 'speed.md'} and {out / 'speed.json'}")
+    return records, training
+
+
+def _training(args: argparse.Namespace) -> list:
+    """The training-step benchmark (each framework in a worker of its own); failures are said, not fatal."""
+    from reports.training import run_training
+
+    start = time.perf_counter()
+    print("timing a training step with Softplus and with ReLU (torch, TensorFlow, JAX)", file=sys.stderr)
+    records = run_training(progress=None if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr)),
+                           timeout=args.timeout)
+    for r in records:
+        if r.status == "error":
+            print(f"training step not measured: {r.framework}, {r.model}: {r.reason}", file=sys.stderr)
+    print(f"training step: {sum(r.status == 'ok' for r in records)} of {len(records)} measured "
+          f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return records
 
 
@@ -507,7 +546,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     args.betas, args.thresholds, args.functions = [1.0], [None], None
     chosen, combos = _select(args)
     run = _Run(chosen, combos)
-    run.speed = _speed(args, chosen, combos)
+    run.speed, run.training = _speed(args, chosen, combos)
     return _exit_status(run, 3)
 
 
@@ -609,6 +648,9 @@ def _add_speed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per kernel; the median is reported")
     p.add_argument("--min-time", type=float, default=0.02, metavar="SECONDS",
                    help="each timed round loops for at least this long (default 0.02)")
+    p.add_argument("--skip-training", action="store_true",
+                   help="leave out the training-step benchmark (Softplus beside ReLU in a small MLP per "
+                        "framework: about a minute)")
 
 
 def _add_isolation_options(p: argparse.ArgumentParser) -> None:

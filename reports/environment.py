@@ -9,7 +9,7 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["environment"]
+__all__ = ["environment", "cpu_model"]
 
 _PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-flint", "torch",
              "tensorflow-cpu", "tensorflow", "jax", "jaxlib")
@@ -18,7 +18,7 @@ _FLAGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "XLA_FL
           "CUDA_VISIBLE_DEVICES")
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -54,7 +54,7 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
         "command": command if command is not None else sys.argv,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_isa": host_isa(),
         "code_paths": {t.name: code_path_of(t) for t in targets},
         "cpu_count": os.cpu_count(),

@@ -332,15 +332,45 @@ def _agreement(matrices: Sequence[AgreementMatrix], pairs: Sequence[PairReport])
     return "\n".join(parts)
 
 
+# --- the training step beside the seeds' claim -------------------------------------------------------------------
+
+def _training_section(training: Sequence) -> str:
+    """The training-step benchmark (``reports.training``): a row per framework and model, the step times with
+    Softplus and with ReLU and their ratio, then the sentence that puts each ratio beside the claim."""
+    if not training:
+        return ""
+    from .training import CLAIM_TEXT, claim_sentence
+
+    ok = [r for r in training if r.status == "ok"]
+    rows = [f'<tr data-framework="{_e(r.framework)}"><td>{_e(r.framework)}</td><td>{_e(r.model)}</td>'
+            f'<td class="num">{_e(num(r.softplus_s * 1e3))}</td><td class="num">{_e(num(r.relu_s * 1e3))}</td>'
+            f'<td class="num">{_e(num(r.ratio))}</td></tr>' for r in ok]
+    parts = ['<section id="training"><h2>Training step: Softplus beside ReLU</h2>',
+             f'<p class="note">The seeds claim Softplus makes training "{_e(CLAIM_TEXT)}" than ReLU. One training '
+             "step (forward, cross-entropy loss, backward, SGD update; float32) of a small MLP with each activation, "
+             "median of interleaved rounds after warm-up, milliseconds per step; speed.md and speed.json (training) "
+             "hold the sizes, threads, spread and the share the activation takes.</p>"]
+    if rows:
+        parts.append(_table("training", ("framework", "model", "Softplus ms", "ReLU ms", "× ReLU"), rows))
+        parts.append('<ul class="claim">' + "".join(f"<li>{_e(claim_sentence(r))}</li>" for r in ok) + "</ul>")
+    bad = [f"{r.framework}, {r.model}: {r.status}: {r.reason}" for r in training if r.status != "ok"]
+    if bad:
+        parts.append('<p class="note">Not measured:</p><ul>' + "".join(f"<li>{_e(b)}</li>" for b in bad) + "</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 # --- the page --------------------------------------------------------------------------------------------------
 
 def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequence[Plot],
                 plots_left_out: int = 0, *, agreement: Sequence[AgreementMatrix] | None = None,
                 device_agreement: Sequence[PairReport] | None = None,
-                certificate_violations: Mapping[str, Sequence[str]] | None = None) -> str:
+                certificate_violations: Mapping[str, Sequence[str]] | None = None,
+                training: Sequence | None = None) -> str:
     """The page's text, from the verdicts, the environment record, the rendered plots and the agreement
     between targets (``oracle.agreement``; no section without it); the summary first (``reports.summary``,
-    with whether each certificate holds given ``certificate_violations``)."""
+    with whether each certificate holds given ``certificate_violations``); the training-step benchmark
+    (``reports.training`` records) last, where given."""
     ok = [v for v in verdicts if v.status == "ok"]
     formats = list(dict.fromkeys(v.format for v in ok))
     nav = "<a href=\"#summary\">summary</a> · " + " · ".join(
@@ -351,6 +381,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
     body = ["<h1>softplus-cert accuracy report</h1>", f"<p>{_e(intro)}</p>",
             f"<nav>{nav} · <a href=\"#worst\">worst inputs</a>"
             + (" · <a href=\"#agreement\">agreement</a>" if agreement or device_agreement else "")
+            + (" · <a href=\"#training\">training step</a>" if training else "")
             + "</nav>" if formats else "",
             _summary_section(summarize(verdicts, certificate_violations), heat),
             f'<p class="note legend">{_e(_LEGEND)}</p>']
@@ -365,6 +396,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
     body.append(_list_section("errors", "Errors", [f"{v.target} {v.format} {v.fn} ({v.params}): {v.reason}"
                                                    for v in verdicts if v.status == "error"]))
     body.append(_list_section("unavailable", "Not measured", _not_measured(verdicts)))
+    body.append(_training_section(training or []))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -375,7 +407,8 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
 def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
                cap: int = MAX_SWITCH_PLOTS, *, agreement: Sequence[AgreementMatrix] | None = None,
                device_agreement: Sequence[PairReport] | None = None,
-               certificate_violations: Mapping[str, Sequence[str]] | None = None) -> Path:
+               certificate_violations: Mapping[str, Sequence[str]] | None = None,
+               training: Sequence | None = None) -> Path:
     """Write ``out_dir/index.html`` (self-contained) and its plots as PNGs in ``out_dir/plots/``; the page's
     path. At most ``cap`` switch-neighbourhood plots (largest jumps first); the page says how many more."""
     out_dir = Path(out_dir)
@@ -384,5 +417,5 @@ def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
     path = out_dir / "index.html"
     atomic_write_text(path, render_html(verdicts, env, plots, left_out, agreement=agreement,
                                         device_agreement=device_agreement,
-                                        certificate_violations=certificate_violations))
+                                        certificate_violations=certificate_violations, training=training))
     return path

@@ -178,7 +178,7 @@ def _clip(err: float, top: float) -> float:
 def _top(values: Iterable[float]) -> float:
     """The y value that stands for an infinite error: a decade above the largest finite one (and ≥ 10)."""
     finite = [e for e in values if math.isfinite(e)]
-    return 10 ** math.ceil(math.log10(max([10.0, *finite]))) * 10
+    return 10.0 ** math.ceil(math.log10(max([10.0, *finite]))) * 10  # a float: an int of 10**36 breaks numpy
 
 
 # --- error against x ---------------------------------------------------------------------------------------

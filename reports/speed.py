@@ -353,10 +353,17 @@ def _timing_conventions() -> dict[str, Any]:
     return conv
 
 
-def write_speed_json(path: Path, records: list[SpeedRecord], env: dict[str, Any]) -> None:
-    """``speed.json``: schema, environment, conventions and every record (``SpeedRecord.to_dict``)."""
+def write_speed_json(path: Path, records: list[SpeedRecord], env: dict[str, Any], training=None) -> None:
+    """``speed.json``: schema, environment, conventions and every record (``SpeedRecord.to_dict``); with
+    ``training`` (:class:`reports.training.TrainingRecord` list from :func:`reports.training.run_training`) a
+    ``training`` section too (:func:`reports.training.training_to_json`: per framework and model the
+    seconds per training step with Softplus and with ReLU, and their ``ratio``)."""
     doc = {"schema": SPEED_SCHEMA, "environment": env, "conventions": _timing_conventions(),
            "records": [_json_safe(r.to_dict()) for r in records]}
+    if training is not None:
+        from .training import training_to_json
+
+        doc["training"] = _json_safe(training_to_json(training))
     atomic_write_text(Path(path), json.dumps(doc, indent=1, allow_nan=False) + "\n")
 
 
@@ -395,9 +402,10 @@ def _spread(r: SpeedRecord) -> str:
     return "–" if t is None or not t.min_s else f"{t.max_s / t.min_s:.2f}"
 
 
-def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, Any]) -> None:
+def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, Any], training=None) -> None:
     """``speed.md``: one table per format (target, device, size, direction, elements/s, GB/s, ×ReLU, ×copy,
-    spread), then errors and what was not measured."""
+    spread), then errors and what was not measured; with ``training`` (TrainingRecords) the training-step
+    section last (:func:`reports.training.training_markdown`)."""
     lines = ["# softplus-cert speed report", ""]
     lines.append(f"Generated {env.get('date')} on {env.get('cpu')} ({env.get('cpu_count')} CPUs, "
                  f"Python {env.get('python')}).")
@@ -437,6 +445,10 @@ def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, 
                      {f"{r.target} {r.format}: {r.reason}" for r in records if r.status == "unsupported"})
     if skipped:
         lines += ["## Not measured", ""] + [f"- {s}" for s in skipped] + [""]
+    if training is not None:
+        from .training import training_markdown
+
+        lines += training_markdown(training).splitlines() + [""]
     atomic_write_text(Path(path), "\n".join(lines).rstrip("\n") + "\n")
 
 

@@ -11,7 +11,11 @@ FAST = ["--targets", "numpy-stable", "--dtypes", "float8_e5m2", "--betas", "1", 
 SPEED = ["--sizes", "small", "--repeats", "2", "--min-time", "0.001"]
 
 
-def test_report_writes_parseable_files(tmp_path, capsys):
+def test_report_writes_parseable_files(tmp_path, capsys, monkeypatch):
+    import reports.training as training
+
+    real = training.run_training  # the quick torch-only benchmark: the CLI's wiring is what is tested here
+    monkeypatch.setattr(training, "run_training", lambda **kw: real(frameworks=["torch"], quick=True, **kw))
     assert main(["report", *FAST, *SPEED, "--out", str(tmp_path)]) == 0
     assert (tmp_path / "index.html").read_text().startswith("<!DOCTYPE html>")
     speed = json.loads((tmp_path / "speed.json").read_text())
@@ -23,6 +27,13 @@ def test_report_writes_parseable_files(tmp_path, capsys):
     assert "numpy" in doc["environment"]["packages"]
     md = (tmp_path / "accuracy.md").read_text()
     assert "## float8_e5m2" in md and "| numpy-stable |" in md
+    assert md.index("## Summary") < md.index("## float8_e5m2")
+    torch_runs = speed["training"]["results"]["torch"]
+    assert set(torch_runs) == {"mlp", "act-heavy"}
+    for r in torch_runs.values():
+        assert r["ratio"] == pytest.approx(r["softplus_s"] / r["relu_s"])
+    assert "the claim" in (tmp_path / "speed.md").read_text()
+    assert 'id="training"' in (tmp_path / "index.html").read_text()
 
 
 def test_certify_exit_codes(tmp_path, capsys):

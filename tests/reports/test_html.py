@@ -234,3 +234,17 @@ def test_reference_page_is_light_and_renders(tmp_path):
         assert not [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
     finally:
         driver.quit()
+
+
+def test_errors_beyond_1e30_ulp_still_plot(report, tmp_path):
+    """OpenVINO's float32 softplus errs by 8.3e34 ulp: the y range grows with it (a huge axis limit once
+    became an integer numpy could not take)."""
+    from reports.plots import plot_error_profiles
+
+    _, _, verdicts = report
+    v = next(v for v in verdicts if v.status == "ok" and v.error_profile)
+    huge = dataclasses.replace(v, error_profile=[[x0, x1, 8.3e34, m] for x0, x1, _, m in v.error_profile])
+    (path,) = plot_error_profiles([huge], tmp_path)
+    from PIL import Image
+
+    Image.open(path).load()
