@@ -29,12 +29,13 @@ class Combo:
         return f"{self.target.name}-{self.fmt}-{self.fn}-b{self.beta:g}-t{t}"
 
 
-def combinations(targets, formats=None, functions=FUNCTIONS, betas=BETAS,
+def combinations(targets, formats=None, functions=FUNCTIONS, betas=None,
                  thresholds=THRESHOLDS) -> list[Combo]:
     """Every supported combination of the given targets; an unavailable target appears once, as a skip.
 
     β values other than 1 apply to targets that take a β, thresholds other than the default to targets
     that take one; other targets run only at the grid's β = 1 and default threshold, if it has them.
+    ``betas`` None: :data:`BETAS`, or a target's own ``params.grid_betas`` where it names fewer.
     """
     from targets import reason_unavailable
 
@@ -45,8 +46,9 @@ def combinations(targets, formats=None, functions=FUNCTIONS, betas=BETAS,
             out.append(Combo(t, "-", "-", 1.0, None, skip=f"{t.name}: {reason}"))
             continue
         params = getattr(t, "params", None)
+        grid = betas if betas is not None else (getattr(params, "grid_betas", None) or BETAS)
         # a target without a β (threshold) runs only where the grid asks for β = 1 (the default threshold)
-        t_betas = betas if getattr(params, "beta", False) else tuple(b for b in betas if b == 1.0)
+        t_betas = grid if getattr(params, "beta", False) else tuple(b for b in grid if b == 1.0)
         t_thresholds = thresholds if getattr(params, "threshold", False) else \
             tuple(t for t in thresholds if t is None)
         for fmt in formats or FORMATS:

@@ -25,7 +25,7 @@ from .summary import summarize, summary_lines, summary_markdown
 from .unmeasured import skipped_markdown, skipped_phases
 
 __all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "max_cell", "write_json", "write_markdown", "atomic_write_text", "load_json",
-           "agreement_percent", "AGREEMENT_NOTE"]
+           "agreement_percent", "AGREEMENT_NOTE", "pair_summary"]
 
 #: Layout version of accuracy.json: the Verdict schema plus the envelope around it.
 REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
@@ -290,7 +290,7 @@ def agreement_heading(m: AgreementMatrix) -> str:
     return f"{m.format}, {m.fn} ({m.mode}, {m.n_inputs:,} inputs)"
 
 
-def _pair_summary(p: PairReport) -> str:
+def pair_summary(p: PairReport) -> str:
     if p.errors:
         return "not compared: " + "; ".join(f"{k}: {v}" for k, v in p.errors.items())
     return (f"{p.differing:,} of {p.n_inputs:,} inputs differ; closer to the oracle: {p.a} on {p.a_closer:,}, "
@@ -315,7 +315,7 @@ def _agreement_markdown(matrices: Sequence[AgreementMatrix], pairs: Sequence[Pai
         return lines + [f"No device pair was available ({names})."]
     for p in pairs:
         lines += [f"### {p.a} / {p.b}: {p.format}, {p.fn} ({p.mode}, {p.n_inputs:,} inputs)", "",
-                  _pair_summary(p) + ".", ""]
+                  pair_summary(p) + ".", ""]
         if p.examples:
             lines += [f"| x | {p.a} | {p.b} | ulp {p.a} | ulp {p.b} | closer |", "|---|---|---|---:|---:|---|"]
             for e in p.examples:

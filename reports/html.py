@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.judge import Verdict
 
-from .accuracy import (AGREEMENT_NOTE, _pair_summary, agreement_heading, agreement_percent, atomic_write_text,
+from .accuracy import (AGREEMENT_NOTE, pair_summary, agreement_heading, agreement_percent, atomic_write_text,
                        max_cell)
 from .digits import num, percent
 from .plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
@@ -300,7 +300,7 @@ def _matrix_table(m: AgreementMatrix) -> str:
 
 def _pair_section(p: PairReport) -> str:
     heading = f"{p.a} / {p.b}: {p.format}, {p.fn} ({p.mode}, {p.n_inputs:,} inputs)"
-    parts = [f"<h3>{_e(heading)}</h3>", f'<p class="note">{_e(_pair_summary(p))}.</p>']
+    parts = [f"<h3>{_e(heading)}</h3>", f'<p class="note">{_e(pair_summary(p))}.</p>']
     if p.examples:
         headings = ("x", p.a, p.b, f"ulp {p.a}", f"ulp {p.b}", "closer")
         rows = []

@@ -44,12 +44,16 @@ class Params:
 
     ``beta``: any finite β > 0 (False: only β = 1). ``threshold``: a threshold (float, ±inf allowed, never NaN)
     may be passed (False: only ``threshold=None``). ``default_threshold``: what ``threshold=None`` means for
-    this implementation (torch: 20.0), or None where the implementation has no threshold.
+    this implementation (torch: 20.0), or None where the implementation has no threshold. ``grid_betas``: the
+    β values the default grid (``oracle.grid.combinations`` without ``betas``) judges for this target, where a
+    target has a reason to judge fewer than ``oracle.grid.BETAS`` (torch-compile: β is a run-time argument of
+    one compiled kernel); None: the whole grid. An explicit β list (``--betas``) always applies as given.
     """
 
     beta: bool = False
     threshold: bool = False
     default_threshold: float | None = None
+    grid_betas: tuple[float, ...] | None = None
 
 
 class Target(ABC):

@@ -1,6 +1,7 @@
 """Where targets come from: the built-ins, installed plugins (entry points) and modules named at run time.
 
-* Built-ins: ``torch_targets``, ``numpy_targets``, ``tensorflow_targets``, ``jax_targets`` (their ``TARGETS``).
+* Built-ins: ``torch_targets``, ``numpy_targets``, ``tensorflow_targets``, ``jax_targets``, ``scipy_targets``,
+  ``compile_targets`` (torch.compile), ``onnxruntime_targets``, ``openvino_targets`` (their ``TARGETS``).
 * Entry points in group ``softplus_cert.targets``: each loads a :class:`Target` instance, a Target subclass
   (instantiated without arguments) or a callable returning an iterable of Targets.
 * :func:`load_target_module`: a path ending in ``.py`` or a dotted module name whose module has ``get_targets()``
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "softplus_cert.targets"
-_BUILTIN_MODULES = ("torch_targets", "numpy_targets", "tensorflow_targets", "jax_targets")
+_BUILTIN_MODULES = ("torch_targets", "numpy_targets", "tensorflow_targets", "jax_targets", "scipy_targets",
+                    "compile_targets", "onnxruntime_targets", "openvino_targets")
 
 
 class DuplicateTargetError(ValueError):

@@ -31,10 +31,10 @@ from oracle.formats import Format, format_of, get_format
 from . import cpu_path, marshal
 from .base import Params, Target, import_module, missing_module, speed_inputs
 
-__all__ = ["TorchSoftplus", "TARGETS"]
+__all__ = ["TorchSoftplus", "TARGETS", "DEFAULT_THRESHOLD", "threshold_or_default"]
 
 _FLOAT8_NOTE = "torch has no softplus kernel for float8 (it only stores and casts them)"
-_DEFAULT_THRESHOLD = 20.0
+DEFAULT_THRESHOLD = 20.0
 _DEFAULT_THREADS: int | None = None  # torch's intra-op thread count before set_threads first changed it
 
 
@@ -42,7 +42,7 @@ class TorchSoftplus(Target):
     """``torch.nn.functional.softplus`` on one torch device; any β > 0 and any threshold."""
 
     formats = ("float16", "bfloat16", "float32", "float64")
-    params = Params(beta=True, threshold=True, default_threshold=_DEFAULT_THRESHOLD)
+    params = Params(beta=True, threshold=True, default_threshold=DEFAULT_THRESHOLD)
     format_notes = {"float8_e4m3fn": _FLOAT8_NOTE, "float8_e5m2": _FLOAT8_NOTE}
 
     def __init__(self, device: str = "cpu") -> None:
@@ -84,7 +84,7 @@ class TorchSoftplus(Target):
 
     def switch_points(self, fmt, beta: float = 1.0, threshold: float | None = None) -> list[float]:
         # torch returns x itself where x * beta > threshold
-        t = _threshold(threshold)
+        t = threshold_or_default(threshold)
         return [t / beta] if np.isfinite(t) else []
 
     def set_threads(self, n: int | None) -> bool:
@@ -111,7 +111,7 @@ class TorchSoftplus(Target):
         torch = import_module("torch")
         t = marshal.to_torch(x, self.device)
         with torch.no_grad():
-            y = torch.nn.functional.softplus(t, beta, _threshold(threshold))
+            y = torch.nn.functional.softplus(t, beta, threshold_or_default(threshold))
         return marshal.from_torch(y, format_of(x), x.shape)
 
     def compute_grad(self, x: np.ndarray, beta: float, threshold: float | None) -> np.ndarray:
@@ -119,7 +119,7 @@ class TorchSoftplus(Target):
         # detach(): a fresh leaf, so autograd differentiates with respect to exactly these values
         t = marshal.to_torch(x, self.device).detach().requires_grad_(True)
         with torch.enable_grad():
-            y = torch.nn.functional.softplus(t, beta, _threshold(threshold))
+            y = torch.nn.functional.softplus(t, beta, threshold_or_default(threshold))
             (g,) = torch.autograd.grad(y, t, grad_outputs=torch.ones_like(y))
         return marshal.from_torch(g, format_of(x), x.shape)
 
@@ -128,7 +128,7 @@ class TorchSoftplus(Target):
         """softplus, its backward kernel, ReLU, ReLU's backward and ``out.copy_(x)`` on this device."""
         torch = import_module("torch")
         f = get_format(fmt)
-        t = _threshold(threshold)
+        t = threshold_or_default(threshold)
         x = marshal.to_torch(speed_inputs(f, n), self.device)
         grad_out = torch.ones_like(x)
         relu_out = torch.relu(x)  # threshold_backward reads relu's result, as autograd's formula for relu does
@@ -148,8 +148,9 @@ class TorchSoftplus(Target):
         return kernels
 
 
-def _threshold(threshold: float | None) -> float:
-    return _DEFAULT_THRESHOLD if threshold is None else threshold
+def threshold_or_default(threshold: float | None) -> float:
+    """The threshold torch is called with: ``threshold``, or torch's default (20) for None."""
+    return DEFAULT_THRESHOLD if threshold is None else threshold
 
 
 TARGETS = [TorchSoftplus("cpu"), TorchSoftplus("cuda")]

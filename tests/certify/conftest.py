@@ -9,7 +9,8 @@ Options:
                           "native" judges the targets in this process, as the CPU dispatches; "avx2" judges
                           them in a worker process whose environment holds every framework at AVX2 or below
                           (targets.cpu_path.AVX2_CAP), as on most hosted CI runners. The certificates must
-                          hold on both.
+                          hold on both. On a CPU without AVX-512 the capped run repeats the native one and
+                          is skipped, saying so, unless asked for alone (--cpu-paths avx2).
 """
 
 from __future__ import annotations
@@ -36,13 +37,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 CPU_PATHS = ("native", "avx2")
 
 
+def _redundant(path: str, paths: list[str]) -> list:
+    """A skip for the capped run where it would repeat the native one: on a CPU whose best ISA is AVX2 or
+    below (or not x86), the cap takes nothing away, so both runs judge the same code path (``--cpu-paths
+    avx2`` alone still runs it, in its worker)."""
+    from targets.cpu_path import capped, host_isa
+
+    host = host_isa()
+    if path == "avx2" and "native" in paths and capped(host, "avx2") == host:
+        return [pytest.mark.skip(reason=f"this CPU's native path is already {host} (host_isa()): the AVX2-capped "
+                                        "run would judge the same code again; it runs on AVX-512 hosts")]
+    return []
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cpu_path" in metafunc.fixturenames:
         paths = [p for p in metafunc.config.getoption("--cpu-paths").split(",") if p]
         unknown = sorted(set(paths) - set(CPU_PATHS))
         if unknown:
             raise pytest.UsageError(f"--cpu-paths: unknown path(s) {unknown}; choose from {', '.join(CPU_PATHS)}")
-        metafunc.parametrize("cpu_path", paths)
+        metafunc.parametrize("cpu_path", [pytest.param(p, marks=_redundant(p, paths)) for p in paths])
     if "combo" not in metafunc.fixturenames:
         return
     from tests.conftest import selected_targets

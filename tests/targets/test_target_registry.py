@@ -17,7 +17,8 @@ from targets import BrokenPlugin, DuplicateTargetError, Registry, Target, Unsupp
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTIN_NAMES = ["torch-cpu", "torch-cuda", "numpy-log1p", "numpy-logaddexp", "numpy-stable",
-                 "tf-softplus", "tf-naive", "tf-stable", "jax-softplus"]
+                 "tf-softplus", "tf-naive", "tf-stable", "jax-softplus", "scipy-softplus", "torch-compile",
+                 "onnxruntime", "openvino"]
 
 PLUGIN = '''
 import numpy as np
@@ -253,7 +254,7 @@ def test_importing_and_listing_imports_no_framework() -> None:
         import json, sys
         import targets
         names = [t.name for t in targets.all_targets()]
-        heavy = lambda: sorted(m for m in ("torch", "tensorflow", "jax") if m in sys.modules)
+        heavy = lambda: sorted(m for m in ("torch", "tensorflow", "jax", "onnxruntime", "openvino", "scipy") if m in sys.modules)
         after_listing = heavy()
         reasons = {t.name: t.availability() for t in targets.all_targets() if t.name != "torch-cuda"}
         after_availability = heavy()
@@ -288,7 +289,8 @@ def test_missing_frameworks_make_targets_unavailable_not_import_errors() -> None
         if framework:
             assert got[name] == f"{framework} is not installed", name
     assert got["call"] == "tf-softplus is unavailable: tensorflow is not installed"
-    assert got["available"] == ["numpy-log1p", "numpy-logaddexp", "numpy-stable"]
+    assert got["available"] == ["numpy-log1p", "numpy-logaddexp", "numpy-stable", "scipy-softplus", "onnxruntime",
+                                "openvino"]
 
 
 def test_a_framework_whose_import_fails_is_unavailable_with_the_error(tmp_path) -> None:
