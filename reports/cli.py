@@ -93,7 +93,7 @@ def _select(args: argparse.Namespace):
     """The targets, formats, functions and grid the user asked for (validated), as judge combinations."""
     import targets
     from oracle.formats import get_format
-    from oracle.grid import BETAS, FUNCTIONS, THRESHOLDS, combinations
+    from oracle.grid import FUNCTIONS, THRESHOLDS, combinations
 
     _load_plugins(args)
     if args.targets:
@@ -115,7 +115,7 @@ def _select(args: argparse.Namespace):
     for fn in functions:
         if fn not in FUNCTIONS:
             raise UsageError(f"--functions: unknown function {fn!r}; choose from {', '.join(FUNCTIONS)}")
-    betas = tuple(args.betas) if args.betas else BETAS
+    betas = tuple(args.betas) if args.betas else None  # None: each target's default grid
     thresholds = tuple(args.thresholds) if args.thresholds else THRESHOLDS
     return chosen, combinations(chosen, formats, functions, betas, thresholds)
 
