@@ -43,12 +43,14 @@ Instruction-set path (:meth:`OvSoftplus.code_path`): the CPU plugin's JIT eltwis
 Sigmoid results change under ``ONEDNN_MAX_CPU_ISA=SSE41`` or ``AVX`` (seen with 2026.4.1), so the path is
 :func:`targets.cpu_path.onednn_path`, plus the plugin's ``OPTIMIZATION_CAPABILITIES``.
 
-Speed kernels (:meth:`OvSoftplus.kernels`): one ``infer()`` of a cached request whose input tensor shares a
-NumPy buffer prepared once and whose output tensor is a preallocated NumPy buffer (the kernels return it):
-SoftPlus, Sigmoid, Relu, relu_grad as Convert(Greater(x, 0), format) (OpenVINO has no ReLU-gradient op; the
-0/1 mask cast to the format is the deployed equivalent), and copy as Convert(x, same type), which the plugin
-turns into a plain copy of the input into the bound output buffer (the bytes are moved; a bare Parameter ->
-Result model does not write into a preset output tensor, so it is not used for this). Calls are synchronous.
+Speed kernels (:meth:`OvSoftplus.kernels`): ``start_async(); wait()`` of an infer request of its own (a model
+compiled for the kernels, same settings) whose input tensor holds the prepared inputs, set once; a kernel
+returns a view of the request's output tensor: SoftPlus, Sigmoid, Relu, relu_grad as Convert(Greater(x, 0),
+format) (OpenVINO has no ReLU-gradient op; the 0/1 mask cast to the format is the deployed equivalent), and
+copy as Convert(x, same type), which the plugin turns into a plain copy of the input into the output tensor
+(the bytes are moved). Tensors over NumPy buffers (``shared_memory=True``) were tried first and crashed
+OpenVINO 2026.4.1 when the speed report's sizes followed one another in one process (SIGSEGV at 4 Mi
+elements, after 1 Ki and 64 Ki); requests on the runtime's own tensors do not. Calls are synchronous.
 """
 
 from __future__ import annotations
@@ -320,7 +322,8 @@ class OvSoftplus(Target):
 
     def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
                 threshold: float | None = None) -> dict[str, Callable[[], object]]:
-        """SoftPlus, Sigmoid, Relu, Convert(Greater(x, 0)) and Convert(x) on preset NumPy-shared tensors."""
+        """SoftPlus, Sigmoid, Relu, Convert(Greater(x, 0)) and Convert(x), each on a compiled model and input
+        tensor of its own, set once (OpenVINO copies the inputs in when the tensor is made, not when timed)."""
         ov = _ov()
         f = get_format(fmt)
         x = speed_inputs(f, n)
@@ -328,30 +331,28 @@ class OvSoftplus(Target):
         for name, op in (("softplus", "SoftPlus"), ("softplus_grad", "Sigmoid"), ("relu", "Relu"),
                          ("relu_grad", "ReluGrad"), ("copy", "Copy")):
             src = self._request(op, f.name)
-            # a request of its own: the cached one keeps serving compute(); same compiled model, same values
-            req = src.compiled.create_infer_request()
-            buf = np.zeros(int(n), dtype=f.dtype)
-            req.set_input_tensor(_shared_tensor(ov, x, src.et))
-            req.set_output_tensor(_shared_tensor(ov, buf, src.et))
-            out[name] = _kernel(req, buf)
+            # a compiled model of its own, same model and settings (same values): the cached one keeps serving
+            # compute(). Requests of one compiled model over tensors of other lengths (the speed sizes one
+            # after the other) crashed OpenVINO 2026.4.1 (SIGSEGV at the 4 Mi-element size).
+            compiled = _core().compile_model(build_model(op, f.name), "CPU", compile_config(_OV_TYPE[f.name],
+                                                                                            self._threads))
+            req = compiled.create_infer_request()
+            req.set_input_tensor(ov.Tensor(np.array(x, copy=True), shared_memory=False))
+            out[name] = _kernel(req)
         out["inputs"] = lambda: x
         return out
 
 
-def _shared_tensor(ov, arr: np.ndarray, et):
-    """An ov.Tensor of element type ``et`` over ``arr``'s memory (no copy); ``arr`` of a NumPy-native dtype."""
-    t = ov.Tensor(arr, shared_memory=True)
-    if t.element_type != et or t.data.ctypes.data != arr.ctypes.data:
-        raise Unsupported(f"openvino: no shared {et} tensor over a {arr.dtype} buffer")
-    return t
-
-
-def _kernel(req, result: np.ndarray) -> Callable[[], np.ndarray]:
-    infer = req.infer
+def _kernel(req) -> Callable[[], np.ndarray]:
+    # start_async + wait on the request's own tensors (the Python ``infer()`` builds a result dict per call);
+    # the result is a view of the request's output tensor. Tensors over NumPy buffers (shared_memory) crashed
+    # OpenVINO 2026.4.1 once the sizes of the speed report followed one another (SIGSEGV at 4 Mi elements).
+    start, wait, output = req.start_async, req.wait, req.get_output_tensor
 
     def kernel() -> np.ndarray:
-        infer(share_inputs=True, share_outputs=True)
-        return result
+        start()
+        wait()
+        return np.asarray(output().data)
 
     return kernel
 
