@@ -20,7 +20,7 @@ from oracle.cache import atomic_write
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
-from .digits import num, percent
+from .digits import num, num_pair, percent
 from .summary import summarize, summary_lines, summary_markdown
 from .unmeasured import skipped_markdown, skipped_phases
 
@@ -165,7 +165,7 @@ def _onset(found: float | None, true: float | None) -> str:
     if found is None and true is None:
         return "–"
     mark = "" if found is None else " ⚠"  # any found onset is a deviation from the truth
-    return f"{num(found, 8)} / {num(true, 8)}{mark}"
+    return " / ".join(num_pair(found, true)) + mark
 
 
 def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,

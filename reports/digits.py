@@ -7,6 +7,9 @@ says "correctly rounded" of a result that is not, and 99.9996 % printed as "100.
 * :func:`num` prints ``digits`` significant digits, and more (up to 17, which round-trip any float64) while
   the text would read as a landmark (0, 0.5, 1) the value is not: 0.5000029 → "0.500003", 0.99996 → "0.99996",
   0.5 → "0.5". None → "–", NaN → "nan", ±inf → "inf"/"-inf" (an infinite error is never a number).
+* :func:`num_pair` prints two values (an onset found and the true one) with as many digits as it takes for
+  two different values to read differently: -103.97207641601562 and -103.97208404541016, adjacent float32
+  values, are "-103.97208" both at 8 digits, which would say "no early underflow" of one that is early.
 * :func:`percent` prints a fraction in [0, 1] as a percentage with ``decimals`` places, and more while the text
   would read "100" of a fraction below 1 or "0" of one above 0: 0.999996 → "99.9996", 1 → "100.000".
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["LANDMARKS", "num", "percent"]
+__all__ = ["LANDMARKS", "num", "percent", "num_pair"]
 
 #: Values whose printed form a reader takes at its word: no error, correctly rounded, faithful.
 LANDMARKS = (0.0, 0.5, 1.0)
@@ -52,3 +55,13 @@ def percent(fraction: float, decimals: int = 3) -> str:
         d += 1
         text = f"{100 * fraction:.{d}f}"
     return text
+
+
+def num_pair(a: float | None, b: float | None, digits: int = 8) -> tuple[str, str]:
+    """``num(a, d)`` and ``num(b, d)`` for the least ``d`` ≥ ``digits`` at which they differ where a ≠ b."""
+    d = digits
+    while True:
+        ta, tb = num(a, d), num(b, d)
+        if ta != tb or a == b or a is None or b is None or d >= _MAX_DIGITS:
+            return ta, tb
+        d += 1

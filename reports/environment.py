@@ -12,10 +12,10 @@ from typing import Any
 __all__ = ["environment", "cpu_model"]
 
 _PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-flint", "torch",
-             "tensorflow-cpu", "tensorflow", "jax", "jaxlib")
+             "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "scipy", "onnxruntime", "onnx", "openvino")
 _FLAGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS", "ATEN_CPU_CAPABILITY",
           "NPY_DISABLE_CPU_FEATURES", "ONEDNN_MAX_CPU_ISA", "SOFTPLUS_CERT_MAX_ISA", "SOFTPLUS_CERT_CACHE",
-          "CUDA_VISIBLE_DEVICES")
+          "CUDA_VISIBLE_DEVICES", "TORCHINDUCTOR_CPP_MARCH", "CXX")
 
 
 def cpu_model() -> str:

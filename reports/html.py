@@ -40,7 +40,7 @@ from oracle.judge import Verdict
 
 from .accuracy import (AGREEMENT_NOTE, pair_summary, agreement_heading, agreement_percent, atomic_write_text,
                        max_cell)
-from .digits import num, percent
+from .digits import num, num_pair, percent
 from .plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
 from .summary import GRADES, Summary, summarize
 
@@ -130,7 +130,7 @@ def deviations(v: Verdict) -> set[str]:
 def _onset(found: float | None, true: float | None) -> str:
     if found is None and true is None:
         return "–"
-    return f"{num(found, 8)} / {num(true, 8)}"
+    return " / ".join(num_pair(found, true))
 
 
 def _cells(v: Verdict) -> list[str]:

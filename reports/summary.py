@@ -211,7 +211,7 @@ def _property_line(verdicts: Sequence[Verdict]) -> str | None:
     if mono:
         most = max(mono, key=lambda v: v.monotonicity_violations)
         parts.append(f"monotonicity in {len(mono)} of {len(verdicts)} combinations (most: {_where(most)}, "
-                     f"{most.monotonicity_violations:,} violations)")
+                     f"{most.monotonicity_violations:,} violation{'' if most.monotonicity_violations == 1 else 's'})")
     for key, fn in dict.fromkeys((k, v.fn) for v in verdicts for k in v.property_failures):
         broke = [v for v in verdicts if v.fn == fn and v.property_failures.get(key)]
         if broke:
