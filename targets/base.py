@@ -24,7 +24,7 @@ import numpy as np
 from oracle.formats import Format, format_of, get_format
 
 __all__ = ["Unsupported", "TargetOutputError", "output_problem", "Params", "Target", "missing_module",
-           "import_module", "KERNEL_NAMES", "speed_inputs"]
+           "import_module", "KERNEL_NAMES", "speed_inputs", "thread_count", "probed_check"]
 
 #: The kernels :meth:`Target.kernels` returns, all required; "sync" and "inputs" may be added (see there).
 KERNEL_NAMES = ("softplus", "softplus_grad", "relu", "relu_grad", "copy")
@@ -262,6 +262,24 @@ def output_problem(y, x: np.ndarray) -> str | None:
     if y.shape != x.shape:
         return f"returned shape {y.shape} for input of shape {x.shape}"
     return None
+
+
+def thread_count(n) -> int | None:
+    """``n`` as a thread count for :meth:`Target.set_threads`: an int ≥ 1, or None (the default); ValueError else."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"thread count must be an integer >= 1 or None, got {n!r}")
+    return None if n is None else int(n)
+
+
+def probed_check(target: Target, fmt: str, base_reason: str | None, live: str | None, runtime: str) -> str | None:
+    """:meth:`Target.check` for a target that asks its runtime which formats it computes in: ``base_reason``
+    is what the base checks said, ``live`` the runtime's own reason for ``fmt`` (None: it computes in it).
+    A format the target does not declare reads with the runtime's reason; a declared one the installed
+    runtime refuses is refused with it."""
+    if fmt not in target.formats:
+        note = live or f"{runtime} computes it natively here, but this adapter does not declare it (not verified)"
+        return f"{fmt} is not supported: {note} (supported: {', '.join(target.formats)})"
+    return base_reason if base_reason is not None else live
 
 
 def _real(value, what: str) -> float:

@@ -62,7 +62,8 @@ import numpy as np
 from oracle.formats import FORMATS, Format, format_of, get_format
 
 from . import cpu_path
-from .base import Target, TargetOutputError, Unsupported, import_module, missing_module, speed_inputs
+from .base import (Target, TargetOutputError, Unsupported, import_module, missing_module, probed_check,
+                   speed_inputs, thread_count)
 
 __all__ = ["OrtSoftplus", "TARGETS", "ORT_OPSET"]
 
@@ -246,20 +247,13 @@ class OrtSoftplus(Target):
         reason = super().check(fmt, beta, threshold)
         if self.availability() is not None:
             return reason
-        live = self.probe(name)
-        if name not in self.formats:
-            note = live or (f"onnxruntime {_ort().__version__} computes it natively here, but this adapter "
-                            f"does not declare it (not verified)")
-            return f"{name} is not supported: {note} (supported: {', '.join(self.formats)})"
-        return reason if reason is not None else live
+        return probed_check(self, name, reason, self.probe(name), f"onnxruntime {_ort().__version__}")
 
     # --- settings ------------------------------------------------------------------------------------------
 
     def set_threads(self, n: int | None) -> bool:
         """``SessionOptions.intra_op_num_threads = n`` (None: 0, ORT's default); the cached sessions are rebuilt."""
-        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-            raise ValueError(f"thread count must be an integer >= 1 or None, got {n!r}")
-        n = None if n is None else int(n)
+        n = thread_count(n)
         with self._lock:
             if n != self._threads:
                 self._threads = n

@@ -39,7 +39,7 @@ import numpy as np
 from oracle.formats import FORMATS, Format, get_format
 
 from . import cpu_path
-from .base import Params, Target, import_module, missing_module, speed_inputs
+from .base import Params, Target, import_module, missing_module, probed_check, speed_inputs
 
 __all__ = ["ScipySoftplus", "TARGETS", "probe"]
 
@@ -84,9 +84,10 @@ class ScipySoftplus(Target):
 
     def check(self, fmt: str | Format, beta: float = 1.0, threshold: float | None = None) -> str | None:
         reason = super().check(fmt, beta, threshold)
-        if reason is None and self.availability() is None:
-            reason = probe().get(get_format(fmt).name)
-        return reason
+        if self.availability() is not None:
+            return reason
+        name = get_format(fmt).name
+        return probed_check(self, name, reason, probe().get(name), f"scipy {import_module('scipy').__version__}")
 
     def availability(self) -> str | None:
         return missing_module("scipy")

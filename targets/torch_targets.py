@@ -29,7 +29,7 @@ import numpy as np
 from oracle.formats import Format, format_of, get_format
 
 from . import cpu_path, marshal
-from .base import Params, Target, import_module, missing_module, speed_inputs
+from .base import Params, Target, import_module, missing_module, speed_inputs, thread_count
 
 __all__ = ["TorchSoftplus", "TARGETS", "DEFAULT_THRESHOLD", "threshold_or_default"]
 
@@ -96,11 +96,8 @@ class TorchSoftplus(Target):
         global _DEFAULT_THREADS
         if _DEFAULT_THREADS is None:
             _DEFAULT_THREADS = torch.get_num_threads()
-        if n is None:
-            n = _DEFAULT_THREADS
-        elif isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"thread count must be an integer >= 1 or None, got {n!r}")
-        torch.set_num_threads(int(n))
+        n = thread_count(n)
+        torch.set_num_threads(_DEFAULT_THREADS if n is None else n)
         return True
 
     def roundtrip(self, x: np.ndarray) -> np.ndarray:
