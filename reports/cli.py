@@ -308,8 +308,8 @@ def _run_and_write(args: argparse.Namespace, certs: dict | None = None, page_now
         print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
         raise KeyboardInterrupt
     summary_table(verdicts, certificate_violations=broken)
-    print(f"wrote {out / 'index.html' if page_now else ''}{', ' if page_now else ''}{out / 'accuracy.md'} and "
-          f"{out / 'accuracy.json'}")
+    written = ([out / "index.html"] if page_now else []) + [out / "accuracy.md", out / "accuracy.json"]
+    print("wrote " + ", ".join(map(str, written[:-1])) + f" and {written[-1]}")
     run = _Run(chosen, combos, verdicts, layouts)
     run.page = None if page_now else page
     return run
