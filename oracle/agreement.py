@@ -29,8 +29,9 @@ import numpy as np
 from .evaluate import check_params, to_float64
 from .formats import FORMATS, Format, get_format
 from .inputs import input_set
-from .judge import (describe_failure, from_json_safe as _from_json_safe, json_safe as _json_safe, previous_failure,
-                    same_results)
+from .implementation import describe_failure, output_problem, previous_failure, reason_unavailable
+from .jsonsafe import from_json_safe, json_safe
+from .tally import same_results
 from .ulp import ulp_error
 
 __all__ = ["AgreementMatrix", "Disagreement", "PairReport", "DEVICE_PAIRS", "MAX_EXAMPLES",
@@ -80,11 +81,11 @@ class AgreementMatrix:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "AgreementMatrix":
-        return cls(**_from_json_safe(dict(d)))
+        return cls(**from_json_safe(dict(d)))
 
 
 @dataclass
@@ -128,11 +129,11 @@ class PairReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
-        return _json_safe(asdict(self))
+        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PairReport":
-        d = _from_json_safe(dict(d))
+        d = from_json_safe(dict(d))
         d["examples"] = [Disagreement(**e) for e in d.get("examples", [])]
         return cls(**d)
 
@@ -141,10 +142,8 @@ class PairReport:
 
 def _run(target, x: np.ndarray, f: Format, fn: str, beta: float, threshold) -> tuple[np.ndarray | None, str | None]:
     """The target's results on x, or None and why not (unavailable, declined, raised, wrong output)."""
-    from targets.base import output_problem
-
     try:
-        avail = target.availability() if hasattr(target, "availability") else None
+        avail = reason_unavailable(target)
         if avail is not None:
             return None, f"unavailable: {avail}"
         check = getattr(target, "check", None)
@@ -277,8 +276,6 @@ def device_pairs(targets: Iterable, pairs: Sequence[tuple[str, str]] | None = No
     ``pairs`` defaults to :data:`DEVICE_PAIRS` plus every "<base>-cpu" / "<base>-<device>" pair whose second
     target declares a ``device`` other than "cpu" (a GPU variant of a framework's target).
     """
-    from targets import reason_unavailable
-
     by_name = {t.name: t for t in targets}
     if pairs is None:
         pairs = list(DEVICE_PAIRS)

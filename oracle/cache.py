@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -89,16 +90,15 @@ def _store(fmt: Format, fn: str, bits: np.ndarray) -> None:
         pass  # read-only home, full disk: the in-memory table still serves this process
 
 
-def table(fmt: Format, fn: str) -> np.ndarray:
-    """Correctly rounded f(x) bit patterns for every bit pattern x of an 8/16-bit format, β = 1."""
+def table(fmt: Format, fn: str, build: Callable[[], np.ndarray]) -> np.ndarray:
+    """Correctly rounded f(x) bit patterns for every bit pattern x of an 8/16-bit format, β = 1: from memory,
+    from the file, or from ``build()`` (then stored). The builder is the caller's
+    (:func:`oracle.evaluate.exhaustive_table`): this module only keeps tables, it does not compute them."""
     key = (fmt.name, fn)
     if key not in _MEMORY:
         bits = _load(fmt, fn)
         if bits is None:
-            from .evaluate import compute_bits, to_float64
-
-            x = to_float64(fmt.all_values())
-            bits = compute_bits(x, 1.0, fn, fmt)
+            bits = build()
             _store(fmt, fn, bits)
         bits.setflags(write=False)
         _MEMORY[key] = bits

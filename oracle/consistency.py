@@ -48,11 +48,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_float64
-from .exhaustive import default_jobs
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
-from .judge import (code_path_of, checked_output, describe_failure, from_json_safe, json_safe, previous_failure,
-                    same_results, switch_points_of, unsupported_reason)
+from .implementation import (checked_output, code_path_of, describe_failure, previous_failure, switch_points_of,
+                             unsupported_reason)
+from .jsonsafe import from_json_safe, json_safe
+from .tally import same_results
+from .workers import default_jobs
 from .ulp import ulp_exponent_f64
 
 __all__ = ["LayoutDifference", "LayoutReport", "layout_check", "default_widths", "default_inputs",
@@ -342,7 +344,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
         raise ValueError(f"widths must be positive lane counts, got {widths!r}")
     rep = LayoutReport(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold)
     start = time.perf_counter()
-    reason = unsupported_reason(target, f, beta, threshold)
+    reason = unsupported_reason(target, f.name, beta, threshold)
     if reason is not None:
         rep.status, rep.reason, rep.max_ulps = "unsupported", reason, math.nan
         return rep
@@ -352,7 +354,7 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
         return rep
     rep.code_path = code_path_of(target)
     if x is None:
-        x = default_inputs(f, fn, beta, n, seed, switch_points_of(target, f, beta, threshold))
+        x = default_inputs(f, fn, beta, n, seed, switch_points_of(target, f.name, beta, threshold))
         rep.seed = seed
     else:
         x = np.asarray(x)

@@ -12,11 +12,13 @@ import math
 
 import numpy as np
 
+from . import cache
 from .exact import correctly_rounded_bits
 from .fast import round_fast
-from .formats import Format, format_of
+from .formats import Format, format_of, get_format
 
-__all__ = ["correctly_rounded", "compute_bits", "check_beta", "check_fn", "check_params", "to_float64"]
+__all__ = ["correctly_rounded", "compute_bits", "exhaustive_table", "check_beta", "check_fn", "check_params",
+           "to_float64"]
 
 _CHUNK = 1 << 20  # elements per vectorized pass: bounds the float64 temporaries to a few tens of MB
 
@@ -41,8 +43,6 @@ def check_beta(beta) -> float:
 def check_params(fmt, fn: str, beta, threshold) -> tuple[Format, float]:
     """(Format, β as float64) for a combination; ValueError for an unknown format or function, a β that
     is not finite and > 0, or a NaN threshold."""
-    from .formats import get_format
-
     check_fn(fn)
     beta = check_beta(beta)
     if threshold is not None and math.isnan(threshold):
@@ -89,9 +89,14 @@ def correctly_rounded(x: np.ndarray, fn: str = "softplus", beta: float = 1.0) ->
     x = np.asarray(x)
     fmt = format_of(x)
     if fmt.bits <= 16 and beta == 1.0:
-        from .cache import table  # exhaustive tables: a lookup by bit pattern
-
-        bits = table(fmt, fn)[fmt.to_bits(x).astype(np.int64)]
+        bits = exhaustive_table(fmt, fn)[fmt.to_bits(x).astype(np.int64)]  # a lookup by bit pattern
     else:
         bits = compute_bits(to_float64(x).ravel(), beta, fn, fmt).reshape(x.shape)
     return fmt.from_bits(bits).reshape(x.shape)
+
+
+def exhaustive_table(fmt: Format, fn: str) -> np.ndarray:
+    """Correctly rounded f(x) bit patterns (``fmt.uint``) for every bit pattern x of an 8- or 16-bit format
+    at β = 1, indexed by x's bit pattern: the cached table (:mod:`oracle.cache`), built here when missing."""
+    check_fn(fn)
+    return cache.table(fmt, fn, lambda: compute_bits(to_float64(fmt.all_values()), 1.0, fn, fmt))

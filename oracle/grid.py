@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from oracle.formats import FORMATS
+from .formats import FORMATS
+from .implementation import reason_unavailable
 
 FUNCTIONS = ("softplus", "softplus_grad")
 #: β values users hit, from tiny to PyTorch's inf-producing 1e30 (for targets that take a β)
@@ -37,8 +38,6 @@ def combinations(targets, formats=None, functions=FUNCTIONS, betas=None,
     that take one; other targets run only at the grid's β = 1 and default threshold, if it has them.
     ``betas`` None: :data:`BETAS`, or a target's own ``params.grid_betas`` where it names fewer.
     """
-    from targets import reason_unavailable
-
     out = []
     for t in targets:
         reason = reason_unavailable(t)

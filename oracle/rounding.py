@@ -21,7 +21,8 @@ import numpy as np
 
 from .formats import Format
 
-__all__ = ["round_dyadic", "round_float64_array", "round_float64_integer", "encode", "decode"]
+__all__ = ["round_dyadic", "round_float64_array", "round_float64_integer", "encode", "decode",
+           "hardware_float32_ok"]
 
 
 def _round_significand(man: int, exp: int, fmt: Format) -> tuple[int, int]:
@@ -103,14 +104,14 @@ def round_float64_array(v: np.ndarray, fmt: Format) -> np.ndarray:
     NaN with the input's sign, ±inf gives ±inf (NaN in formats without inf). Only for formats with p ≤ 53.
 
     Into float32 the CPU's own conversion is used (250× faster than the integer path) while it is
-    IEEE round-to-nearest-even with gradual underflow: :func:`_hardware_float32_ok` checks that on
+    IEEE round-to-nearest-even with gradual underflow: :func:`hardware_float32_ok` checks that on
     probe values before every use, since a library loaded in this process may have switched the FPU to
     flush-to-zero or another rounding mode. Anything else goes through :func:`round_float64_integer`.
     NaN payloads are the one difference: the CPU keeps them (quietened), the integer path gives the
     canonical NaN; both are NaN.
     """
     v = np.ascontiguousarray(v, dtype=np.float64)
-    if fmt.name == "float32" and _hardware_float32_ok():
+    if fmt.name == "float32" and hardware_float32_ok():
         with np.errstate(over="ignore", invalid="ignore"):
             return v.astype(np.float32).view(np.uint32)
     return round_float64_integer(v, fmt)
@@ -124,7 +125,7 @@ _PROBE = np.array([1 + 2.0 ** -24, 1 + 3 * 2.0 ** -24, 1 + 2.0 ** -24 + 2.0 ** -
                    -(2.0 ** -149) * 0.75, -1.5 * 2.0 ** -140])
 
 
-def _hardware_float32_ok() -> bool:
+def hardware_float32_ok() -> bool:
     with np.errstate(over="ignore"):
         got = _PROBE.astype(np.float32).view(np.uint32)
     return bool((got == _PROBE_WANT).all())

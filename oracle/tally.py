@@ -32,6 +32,7 @@ import numpy as np
 
 from .evaluate import to_float64
 from .formats import Format
+from .jsonsafe import from_json_safe, json_safe
 from .switches import CANDIDATE_ULPS, signal
 from .ulp import FAST_ACCURACY, exact_error, ulp_f64
 
@@ -478,8 +479,6 @@ class Tally:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        from .judge import json_safe
-
         d = asdict(self)
         d["error_sum"] = str(self.error_sum)  # exact integers can exceed what JSON readers keep exactly
         for row in d["profile"].values():
@@ -488,8 +487,6 @@ class Tally:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Tally":
-        from .judge import from_json_safe
-
         d = from_json_safe(dict(d))
         d["error_sum"] = int(d["error_sum"])
         d["profile"] = {k: [r[0], r[1], r[2], int(r[3]), r[4]] for k, r in d["profile"].items()}

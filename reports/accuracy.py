@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
 from oracle.cache import atomic_write
+from oracle.execute import Executor
 from oracle.grid import Combo
 from oracle.judge import SCHEMA_VERSION, Verdict, judge
 
@@ -32,15 +33,16 @@ REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
 
 
 def run_grid(combos: Iterable[Combo], n: int | None, seed: int,
-             progress: Callable[[Combo], None] | None = None, jobs: int | None = None) -> list[Verdict]:
+             progress: Callable[[Combo], None] | None = None, jobs: int | None = None,
+             executor: Executor | None = None) -> list[Verdict]:
     """Judge each combination (skipped ones become "unsupported" verdicts), in order.
 
-    ``progress`` is called with each combination after it has been judged; ``jobs``: worker processes
-    for samples of more than two chunks (see :func:`oracle.judge.judge`).
+    ``progress`` is called with each combination after it has been judged; ``executor`` (or a local pool
+    of ``jobs`` worker processes): where samples of more than two chunks run (see :func:`oracle.judge.judge`).
     """
     out: list[Verdict] = []
     try:
-        _judge_all(combos, n, seed, progress, out, jobs)
+        _judge_all(combos, n, seed, progress, out, jobs, executor)
     except KeyboardInterrupt:
         raise Interrupted(out) from None
     return out
@@ -54,13 +56,15 @@ class Interrupted(KeyboardInterrupt):
         self.verdicts = verdicts
 
 
-def _judge_all(combos, n, seed, progress, out: list[Verdict], jobs: int | None = None) -> None:
+def _judge_all(combos, n, seed, progress, out: list[Verdict], jobs: int | None = None,
+               executor: Executor | None = None) -> None:
     for c in combos:
         if c.skip:
             out.append(Verdict(target=c.target.name, format=c.fmt, fn=c.fn, beta=c.beta,
                                threshold=c.threshold, status="unsupported", reason=c.skip))
         else:
-            out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed, jobs=jobs))
+            out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed, jobs=jobs,
+                             executor=executor))
             if progress:
                 progress(c)
 

@@ -41,6 +41,7 @@ def _parse_beta(text: str) -> float:
 def _cmd_tables(args: argparse.Namespace) -> int:
     """Build (or verify) the exhaustive oracle tables of the 8- and 16-bit formats at β = 1."""
     from oracle import cache
+    from oracle.evaluate import exhaustive_table
     from oracle.formats import FORMATS
 
     print(f"oracle tables in {cache.cache_dir()}")
@@ -50,7 +51,7 @@ def _cmd_tables(args: argparse.Namespace) -> int:
         for fn in FUNCTIONS:
             start = time.perf_counter()
             state = "cached" if cache.table_path(fmt, fn).exists() else "built"
-            table = cache.table(fmt, fn)
+            table = exhaustive_table(fmt, fn)
             print(f"  {fmt.name:14s} {fn:14s} {table.size:6d} values  {state:6s} "
                   f"{time.perf_counter() - start:6.3f} s")
     return 0
@@ -105,6 +106,10 @@ def _select(args: argparse.Namespace):
         chosen = targets.all_targets()
     if not args.no_isolation:
         chosen = [_isolate(t, args) for t in chosen]
+    else:  # in this process, but sent to an exhaustive run's workers by their source, not pickled
+        from targets.locate import Located
+
+        chosen = [Located(t) for t in chosen]
     formats = None
     if args.dtypes:
         try:
@@ -241,30 +246,29 @@ def _run_and_write(args: argparse.Namespace, certs: dict | None = None, page_now
     todo = [c for c in combos if not c.skip]
     if getattr(args, "shard", None) is not None:
         return _Run(chosen, combos, _run_shard(args, chosen, combos, todo, out))
-    from oracle.exhaustive import default_jobs
-
     big = _exhaustive_selection(args, todo)
-    jobs = args.jobs or default_jobs()
     print(f"judging {len(todo)} combinations of {len(chosen)} targets -> {out}", file=sys.stderr)
     interrupted = False
     rest = [c for c in combos if c not in big]
-    with _progress_bar(len(todo) - len(big), args.quiet) as advance:
-        try:
-            verdicts = run_grid(rest, args.samples, args.seed, progress=advance, jobs=jobs)
-        except Interrupted as stop:
-            verdicts, interrupted = stop.verdicts, True
     done_big = []
-    if not interrupted and big:
-        from reports.exhaustive import run_exhaustive_combo, verdict_of
+    with _executor(args) as executor:
+        with _progress_bar(len(todo) - len(big), args.quiet) as advance:
+            try:
+                verdicts = run_grid(rest, args.samples, args.seed, progress=advance, executor=executor)
+            except Interrupted as stop:
+                verdicts, interrupted = stop.verdicts, True
+        if not interrupted and big:
+            from reports.exhaustive import run_exhaustive_combo, verdict_of
 
-        try:
-            for c in big:
-                rec = run_exhaustive_combo(c, out, jobs=jobs, chunk=args.chunk, timeout=args.timeout,
-                                           memory_limit=args.memory_limit, quiet=args.quiet)
-                done_big.append(c)
-                verdicts.append(verdict_of(rec))
-        except KeyboardInterrupt:
-            interrupted = True
+            try:
+                for c in big:
+                    rec = run_exhaustive_combo(c, out, executor=executor, chunk=args.chunk, timeout=args.timeout,
+                                               memory_limit=args.memory_limit, quiet=args.quiet)
+                    done_big.append(c)
+                    verdicts.append(verdict_of(rec))
+            except KeyboardInterrupt:
+                interrupted = True
+    if big:
         order = {(c.target.name, c.fmt, c.fn, c.beta, c.threshold): i for i, c in enumerate(combos)}
         verdicts.sort(key=lambda v: order[(v.target, v.format, v.fn, v.beta, v.threshold)])
     agreement, device_agreement = [], []
@@ -357,6 +361,16 @@ def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
     return big
 
 
+def _executor(args: argparse.Namespace):
+    """Where exhaustive pieces and large samples run: ``--dask`` (a cluster) or a local pool of ``--jobs``."""
+    from oracle.execute import executor_for
+
+    try:
+        return executor_for(args.jobs, getattr(args, "dask", None))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> list:
     """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there); the
     verdicts of its failed combinations (those it measured are merged later)."""
@@ -378,8 +392,10 @@ def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> list:
         print(f"shard {shard.label} is already done: {path}", file=sys.stderr)
         return []
     print(f"shard {shard.label} of {len(todo)} exhaustive combinations -> {path}", file=sys.stderr)
-    records = [run_exhaustive_combo(c, out, shard=shard, jobs=args.jobs, chunk=args.chunk, timeout=args.timeout,
-                                    memory_limit=args.memory_limit, quiet=args.quiet) for c in todo]
+    with _executor(args) as executor:
+        records = [run_exhaustive_combo(c, out, shard=shard, executor=executor, chunk=args.chunk,
+                                        timeout=args.timeout, memory_limit=args.memory_limit, quiet=args.quiet)
+                   for c in todo]
     env = environment(None, _available(chosen, combos))
     write_shard(path, shard, config, env, records)
     forget_checkpoints(out, todo, shard)
@@ -505,7 +521,7 @@ def _time_target(t, formats, sizes, args: argparse.Namespace) -> list:
     """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
     format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
     from reports.speed import DIRECTIONS, SpeedRecord, run_speed, speed_job
-    from targets.isolation import previous_failure
+    from oracle.implementation import previous_failure
 
     device = getattr(t, "device", "cpu")
     records, timed = [], []
@@ -694,6 +710,11 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=_parse_jobs, default=None, metavar="N",
                    help="worker processes for an exhaustive run or a sample of more than two chunks "
                         "(default: every core available)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run the exhaustive pieces and large samples as tasks of a Dask cluster: a running "
+                        "scheduler's address (tcp://host:8786; its workers need this package, the targets' "
+                        "frameworks and --nthreads 1) or 'local' for a distributed.LocalCluster of --jobs "
+                        "workers")
     p.add_argument("--chunk", type=_parse_jobs, default=1 << 20, metavar="N",
                    help="inputs per chunk of an exhaustive run: each worker holds one chunk and ~40 float64 "
                         "arrays of its size (default 1048576: ~300 MB per worker)")

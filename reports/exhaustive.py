@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from oracle.execute import Executor
 from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, ExhaustiveFailed, Shard, boundary_record,
                                exhaustive_verdict, run_exhaustive)
 from oracle.formats import get_format
 from oracle.grid import Combo
-from oracle.judge import SCHEMA_VERSION, Verdict, code_path_of
+from oracle.implementation import code_path_of
+from oracle.jsonsafe import from_json_safe, json_safe
+from oracle.verdict import SCHEMA_VERSION, Verdict
 from oracle.tally import Tally
 
 __all__ = ["SHARD_SCHEMA", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
@@ -74,12 +77,11 @@ def _checkpoint(out: Path, c: Combo, shard: Shard | None) -> Path:
 
 
 def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, jobs: int | None = None,
-                         chunk: int = CHUNK, timeout: float = 300.0, memory_limit: int | None = None,
+                         executor: Executor | None = None, chunk: int = CHUNK, timeout: float = 300.0, memory_limit: int | None = None,
                          quiet: bool = False) -> dict[str, Any]:
     """One combination over every input (or one shard of them): a JSON-safe record with its tally,
-    its boundary measurements, or the failure; progress on stderr as inputs judged, with rate and ETA."""
-    from oracle.judge import json_safe
-
+    its boundary measurements, or the failure; progress on stderr as inputs judged, with rate and ETA.
+    ``executor``: where the pieces run (default: a local pool of ``jobs`` workers)."""
     start = time.perf_counter()
     rec: dict[str, Any] = {"id": c.id, "target": c.target.name, "format": c.fmt, "fn": c.fn, "beta": c.beta,
                            "threshold": c.threshold, "device": getattr(c.target, "device", "cpu"),
@@ -88,7 +90,8 @@ def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, job
     with _bar(label, quiet) as progress:
         try:
             tally = run_exhaustive(c.target, c.fmt, c.fn, c.beta, c.threshold, shard=shard, jobs=jobs,
-                                   chunk=chunk, checkpoint=_checkpoint(out, c, shard), identity=_identity(c, chunk),
+                                   executor=executor, chunk=chunk, checkpoint=_checkpoint(out, c, shard),
+                                   identity=_identity(c, chunk),
                                    progress=progress, timeout=timeout, memory_limit=memory_limit)
             rec.update(status="ok", tally=tally.to_dict(),
                        boundary=boundary_record(c.target, c.fmt, c.fn, c.beta, c.threshold))
@@ -100,8 +103,6 @@ def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, job
 
 def verdict_of(rec: dict[str, Any], tally: Tally | None = None) -> Verdict:
     """The Verdict of a complete record (``tally``: the merged one, for a merge of shards)."""
-    from oracle.judge import from_json_safe
-
     if tally is None and rec.get("status") == "ok":
         tally = Tally.from_dict(rec["tally"])
     thr = from_json_safe(rec["threshold"])  # "inf" in JSON

@@ -11,7 +11,7 @@ target that gives none (returns None) is timed through its public ``softplus``/`
 arrays, validation and marshalling to and from the framework included, beside NumPy's own ReLU and copy; its
 records say so (``timed_via = "numpy-api"``).
 
-Timing (:func:`time_kernels`): ``time.perf_counter`` (pytest-benchmark's default timer too), garbage collection
+Timing (:func:`reports.timing.time_kernels`): ``time.perf_counter`` (pytest-benchmark's default timer too), garbage collection
 off while timing. Each kernel is warmed up, then calibrated to a loop of ``loops`` calls lasting at least
 ``min_time`` seconds; then ``repeats`` rounds, each timing one loop of every kernel in turn (interleaved, so
 drift in clock speed or load hits all three alike). A kernel's time is the median over the rounds of loop
@@ -32,13 +32,10 @@ Units and conventions:
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
-import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -47,6 +44,7 @@ from oracle.formats import get_format
 from targets.base import KERNEL_NAMES, Target, speed_inputs
 
 from .accuracy import atomic_write_text
+from .timing import Kernel, Timing, failure_text, time_kernels
 
 __all__ = [
     "SPEED_SCHEMA", "SIZES", "DIRECTIONS", "Timing", "SpeedRecord", "run_speed", "speed_job", "time_kernels",
@@ -66,92 +64,11 @@ DIRECTIONS: dict[str, tuple[str, str]] = {"forward": ("softplus", "relu"),
 #: Bytes moved per element, in itemsizes, by convention (see the module docstring).
 _BYTES_PER_ELEMENT = {"forward": 2, "derivative": 3}
 
-_WARMUP_CALLS = 3
 _NUMPY_API_NOTE = ("timed through NumPy marshalling: the target gives no kernels, so its public "
                    "softplus/softplus_grad on NumPy arrays (validation and moves included) are timed, "
                    "beside NumPy's ReLU and copy")
 
-Kernel = Callable[[], object]
 Progress = Callable[[str], None]
-
-
-# --- timing ------------------------------------------------------------------------------------------------------
-
-@dataclass
-class Timing:
-    """One kernel's measurement: seconds per call (median, min, max over ``samples``), ``loops`` calls per sample."""
-
-    median_s: float
-    min_s: float
-    max_s: float
-    loops: int
-    samples: list[float] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _loop_time(fn: Kernel, sync: Callable[[], object], loops: int) -> float:
-    """Seconds for ``loops`` calls of ``fn`` and one ``sync`` (so queued device work is inside the time)."""
-    start = time.perf_counter()
-    for _ in range(loops):
-        fn()
-    sync()
-    return time.perf_counter() - start
-
-
-def _calibrate(fn: Kernel, sync: Callable[[], object], min_time: float) -> int:
-    """The number of calls (1, 2, 5, 10, 20, 50, ...) whose loop lasts at least ``min_time`` seconds."""
-    loops = 1
-    for i in range(60):
-        if _loop_time(fn, sync, loops) >= min_time:
-            return loops
-        loops *= (2, 2.5, 2)[i % 3]  # 1, 2, 5, 10, 20, 50, ... as timeit's autorange
-        loops = int(loops)
-    return loops
-
-
-def _nothing() -> None:
-    return None
-
-
-def time_kernels(kernels: dict[str, Kernel], repeats: int = 7, min_time: float = 0.05,
-                 sync: Callable[[], object] | None = None) -> tuple[dict[str, Timing], dict[str, str]]:
-    """Time each kernel: warm-up, calibration, then ``repeats`` interleaved rounds; median seconds per call.
-
-    Returns (name -> Timing for the kernels that ran, name -> "ExceptionType: message" for those that raised).
-    A kernel that raises is dropped from the rounds; the others go on.
-    """
-    sync = sync or _nothing
-    timings: dict[str, Timing] = {}
-    errors: dict[str, str] = {}
-    loops: dict[str, int] = {}
-    was_enabled = gc.isenabled()
-    gc.disable()  # a collection inside one sample would be charged to whichever kernel ran then
-    try:
-        for name, fn in kernels.items():
-            try:
-                for _ in range(_WARMUP_CALLS):  # JIT compilation, allocator and cache warm-up
-                    fn()
-                sync()
-                loops[name] = _calibrate(fn, sync, min_time)
-            except Exception as exc:  # noqa: BLE001 — one failing kernel must not sink the others
-                errors[name] = _failure(exc)
-        samples: dict[str, list[float]] = {name: [] for name in loops}
-        for _ in range(max(1, repeats)):
-            for name in list(samples):
-                try:
-                    samples[name].append(_loop_time(kernels[name], sync, loops[name]) / loops[name])
-                except Exception as exc:  # noqa: BLE001
-                    errors[name] = _failure(exc)
-                    del samples[name]
-    finally:
-        if was_enabled:
-            gc.enable()
-    for name, s in samples.items():
-        timings[name] = Timing(median_s=statistics.median(s), min_s=min(s), max_s=max(s), loops=loops[name],
-                               samples=s)
-    return timings, errors
 
 
 # --- records -----------------------------------------------------------------------------------------------------
@@ -196,10 +113,6 @@ class SpeedRecord:
         d = asdict(self)
         d["timings"] = {k: v.to_dict() for k, v in self.timings.items()}
         return d
-
-
-def _failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _rate(count: float, seconds: float | None) -> float | None:
@@ -266,7 +179,7 @@ def _measure_size(target: Target, fmt: str, size: str, n: int, directions: Seque
         kernels, sync, via = _kernels(target, fmt, n, beta, threshold)
     except Exception as exc:  # noqa: BLE001 — a target that cannot prepare its kernels is recorded, not fatal
         return [SpeedRecord(target=target.name, device=target.device, format=fmt, size=size, n=n, direction=d,
-                            status="error", reason=f"preparing kernels: {_failure(exc)}") for d in directions]
+                            status="error", reason=f"preparing kernels: {failure_text(exc)}") for d in directions]
     # only what the requested directions need: the copy once, shared by both
     wanted = [k for d in directions for k in DIRECTIONS[d]] + ["copy"]
     timings, errors = time_kernels({k: kernels[k] for k in dict.fromkeys(wanted)}, repeats, min_time, sync)
@@ -322,14 +235,14 @@ def _unavailable(target: Target) -> str | None:
     try:
         return target.availability()
     except Exception as exc:  # noqa: BLE001
-        return f"availability check failed: {_failure(exc)}"
+        return f"availability check failed: {failure_text(exc)}"
 
 
 def _check(target: Target, fmt: str, beta: float, threshold: float | None) -> str | None:
     try:
         return target.check(fmt, beta, threshold)
     except Exception as exc:  # noqa: BLE001 — an unknown format name, say
-        return _failure(exc)
+        return failure_text(exc)
 
 
 # --- writers -----------------------------------------------------------------------------------------------------

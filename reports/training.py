@@ -47,7 +47,7 @@ Before timing, each built model's logits (initial weights, 8 rows) are checked a
 activation asked for (:func:`check_forwards`, recorded as ``forward_check``): a model that computes another
 activation is an "error" record, never a timing.
 
-Timing: :func:`reports.speed.time_kernels`, the speed report's own timer — ``time.perf_counter``, garbage
+Timing: :func:`reports.timing.time_kernels`, the speed report's own timer — ``time.perf_counter``, garbage
 collection off, each step function warmed up (3 steps: tracing, compilation and allocator warm-up excluded),
 calibrated to a loop of at least ``min_time`` seconds, then ``repeats`` rounds, each timing one loop of every
 variant in turn (Softplus, ReLU, identity interleaved, so drift in clock speed or load hits all alike). A step
@@ -500,7 +500,7 @@ def _share(base: float | None, total: float | None) -> float | None:
 
 def _measure_model(fw: Framework, spec: ModelSpec, repeats: int, min_time: float) -> TrainingRecord:
     """One model in this process: build the three step functions, time them interleaved; errors recorded."""
-    from .speed import time_kernels
+    from .timing import time_kernels
 
     rec = TrainingRecord(framework=fw.name, model=spec.name, sizes=spec.to_dict(), step=fw.step, repeats=repeats,
                          min_time=min_time)

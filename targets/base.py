@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
+from oracle.implementation import TargetOutputError, output_problem
 
 __all__ = ["Unsupported", "TargetOutputError", "output_problem", "Params", "Target", "missing_module",
            "import_module", "KERNEL_NAMES", "speed_inputs", "thread_count", "probed_check"]
@@ -32,10 +33,6 @@ KERNEL_NAMES = ("softplus", "softplus_grad", "relu", "relu_grad", "copy")
 
 class Unsupported(Exception):
     """The target cannot do what was asked (format, β, threshold, device, missing framework); ``str()`` is why."""
-
-
-class TargetOutputError(RuntimeError):
-    """A target or its framework returned something other than an array of the input's dtype and shape."""
 
 
 @dataclass(frozen=True)
@@ -250,18 +247,6 @@ def speed_inputs(fmt: str | Format, n: int, seed: int = 0) -> np.ndarray:
     """
     f = get_format(fmt)
     return np.random.default_rng(seed).uniform(-10.0, 10.0, int(n)).astype(f.dtype)
-
-
-def output_problem(y, x: np.ndarray) -> str | None:
-    """What is wrong with a result ``y`` for input ``x`` ("returned float64 for float16 input"), or None
-    when it is a NumPy array of x's dtype and shape."""
-    if not isinstance(y, np.ndarray):
-        return f"returned {type(y).__module__}.{type(y).__name__} instead of a NumPy array"
-    if y.dtype != x.dtype:
-        return f"returned {y.dtype} for {x.dtype} input"
-    if y.shape != x.shape:
-        return f"returned shape {y.shape} for input of shape {x.shape}"
-    return None
 
 
 def thread_count(n) -> int | None:

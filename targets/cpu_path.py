@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping
 
 __all__ = ["PATH_KEY", "ISA_ORDER", "AVX2_CAP", "host_isa", "normalize", "capped", "capped_environ", "cap_changes",
-           "torch_path", "numpy_path", "onednn_path", "xla_path", "host_path"]
+           "torch_path", "numpy_path", "onednn_path", "xla_path", "host_path", "isa_from_cpu", "xla_max_isa"]
 
 #: The key of a code-path dict that certificates select on (budget key ``path``).
 PATH_KEY = "path"
@@ -80,7 +80,7 @@ AVX2_CAP: dict[str, str] = {
 }
 
 
-def _isa_from_cpu(machine: str, cpuinfo: str | None) -> str:
+def isa_from_cpu(machine: str, cpuinfo: str | None) -> str:
     """The label for ``machine`` (``platform.machine()``) with ``cpuinfo`` (/proc/cpuinfo text or None)."""
     machine = machine.lower()
     lines = cpuinfo.splitlines() if cpuinfo else []
@@ -122,7 +122,7 @@ def host_isa() -> str:
             cpuinfo: str | None = f.read()
     except OSError:
         cpuinfo = None
-    return _isa_from_cpu(platform.machine(), cpuinfo)
+    return isa_from_cpu(platform.machine(), cpuinfo)
 
 
 def normalize(name: str) -> str:
@@ -176,7 +176,7 @@ def _cap_level(var: str, value: str | None) -> str | None:
     return label if label in ISA_ORDER else None
 
 
-def _xla_max_isa(flags: str | None) -> str | None:
+def xla_max_isa(flags: str | None) -> str | None:
     """The value of the last ``--xla_cpu_max_isa=`` in an XLA_FLAGS string (XLA lets the last one win)."""
     values = [f[len(_XLA_ISA_FLAG):] for f in (flags or "").split() if f.startswith(_XLA_ISA_FLAG)]
     return values[-1] if values else None
@@ -209,8 +209,8 @@ def capped_environ(cap: dict[str, str] = AVX2_CAP, base: Mapping[str, str] | Non
                     continue  # unsafe or meaningless on this host: torch's own choice checks the CPU
             env[var] = value
         elif var == "XLA_FLAGS":
-            have = _rank(_cap_level(var, _xla_max_isa(old)))
-            new = _rank(_cap_level(var, _xla_max_isa(value)))
+            have = _rank(_cap_level(var, xla_max_isa(old)))
+            new = _rank(_cap_level(var, xla_max_isa(value)))
             if have is not None and new is not None and have < new:
                 value = " ".join(f for f in value.split() if not f.startswith(_XLA_ISA_FLAG))
             env[var] = " ".join(part for part in (old, value) if part and part.strip())
@@ -283,7 +283,7 @@ def xla_path() -> dict[str, str]:
     XLA reads XLA_FLAGS once, when its CPU backend starts, so a change after that is reported but not in effect.
     Unknown value: no cap (XLA warns and ignores it too). Detail "xla.max_isa": the value or "(unset)".
     """
-    raw = _xla_max_isa(os.environ.get("XLA_FLAGS"))
+    raw = xla_max_isa(os.environ.get("XLA_FLAGS"))
     return {PATH_KEY: capped(host_isa(), _cap_level("XLA_FLAGS", raw)),
             "xla.max_isa": raw if raw is not None else "(unset)"}
 

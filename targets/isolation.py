@@ -36,69 +36,26 @@ in that worker alone.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
-import os
-import pickle
-import signal
-import threading
-import traceback
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from oracle.implementation import (NO_RETRY, TargetCrashed, TargetFailure, TargetOutputError, TargetRaised,
+                                   TargetSkipped, TargetTimeout, output_problem)
+from oracle.workers import (DEFAULT_TIMEOUT, describe_exit, environ_applied, failure_payload, limit_memory,
+                            prepare_worker, run_in_fresh_process)
+
 from .locate import TargetRef, ref_of
 
+# the failure types and process helpers live in the oracle (which measures any implementation); they are
+# named here too, where a target author looks for them
 __all__ = ["IsolatedTarget", "TargetFailure", "TargetRaised", "TargetTimeout", "TargetCrashed", "TargetSkipped",
-           "NO_RETRY", "DEFAULT_TIMEOUT", "call_in_worker", "limit_memory", "environ_applied", "previous_failure",
-           "remember_failure", "COMPUTE_METHODS", "describe_exit"]
+           "NO_RETRY", "DEFAULT_TIMEOUT", "call_in_worker", "limit_memory", "environ_applied", "COMPUTE_METHODS",
+           "describe_exit"]
 
-#: Seconds one call may take (and, separately, a worker's start: the framework's import, e.g. TensorFlow ~7 s).
-DEFAULT_TIMEOUT = 300.0
 #: The calls that compute, remembered per format when they time out or crash.
 COMPUTE_METHODS = ("softplus", "softplus_grad")
-
-
-class TargetFailure(RuntimeError):
-    """A target call that produced no result; ``str()`` is the cause in one line."""
-
-
-class TargetRaised(TargetFailure):
-    """The target raised. ``type_name`` is the exception's class name, ``detail`` the worker's traceback."""
-
-    def __init__(self, type_name: str, message: str, detail: str = "") -> None:
-        super().__init__(f"raised {type_name}: {message}")
-        self.type_name, self.message, self.detail = type_name, message, detail
-
-
-class TargetTimeout(TargetFailure):
-    """No answer in time; the worker was killed."""
-
-
-class TargetCrashed(TargetFailure):
-    """The worker process died while computing."""
-
-
-class TargetSkipped(TargetFailure):
-    """Not tried: a call of this kind timed out or crashed earlier (``str()`` starts with "skipped: ")."""
-
-
-#: Failures not worth a second call on a smaller input (each costs a worker's restart, or nothing was tried).
-NO_RETRY = (TargetTimeout, TargetCrashed, TargetSkipped)
-
-
-def describe_exit(code: int | None) -> str:
-    """A worker's exit code in words: "crashed: SIGSEGV", "crashed: the worker exited with status 3"."""
-    if code is None:
-        return "crashed: the worker stopped answering"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (killed: out of memory?)" if -code == signal.SIGKILL else ""
-        return f"crashed: {name}{hint}"
-    return f"crashed: the worker exited with status {code}"
 
 
 class _Strided:
@@ -130,30 +87,16 @@ def _unpack(a):
     return a.array() if isinstance(a, _Strided) else a
 
 
-def limit_memory(memory_limit: int | None) -> None:
-    """Cap this process's address space at ``memory_limit`` bytes (RLIMIT_AS); nothing for None. For the start
-    of a worker process, before it loads a target."""
-    if memory_limit:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
-
-
-def _failure_payload(exc: BaseException) -> tuple[str, str, str]:
-    return type(exc).__name__, str(exc), traceback.format_exc()
-
-
 def _serve(conn, ref: TargetRef, memory_limit: int | None) -> None:
     """The worker: rebuild the target, say "ready" (or why it could not), then answer (method, args)
     requests until EOF."""
-    limit_memory(memory_limit)
+    prepare_worker(memory_limit, ignore_sigint=False)  # (Ctrl-C ends the worker through its recv)
     try:
         target = ref.resolve()
     except BaseException as exc:  # noqa: BLE001 — a plugin that fails to load here is reported, not fatal
-        conn.send(("failed", _failure_payload(exc)))
+        conn.send(("failed", failure_payload(exc)))
         return
     conn.send(("ready", None))
-    from .base import output_problem
 
     while True:
         try:
@@ -171,44 +114,21 @@ def _serve(conn, ref: TargetRef, memory_limit: int | None) -> None:
                     # checked here, so a framework's tensor (or a generator) never has to cross the pipe
                     problem = output_problem(y, args[0])
                     if problem is not None:
-                        from .base import TargetOutputError
-
                         raise TargetOutputError(f"{target.name}.{method} {problem}")
             conn.send(("ok", y))
         except BaseException as exc:  # noqa: BLE001 — everything the target does wrong is reported back
             try:
-                conn.send(("raised", _failure_payload(exc)))
+                conn.send(("raised", failure_payload(exc)))
             except Exception:  # noqa: BLE001 — an unpicklable result or exception
                 conn.send(("raised", (type(exc).__name__, repr(exc), "")))
             if isinstance(exc, KeyboardInterrupt):
                 return
 
 
-_ENVIRON_LOCK = threading.RLock()  # re-entrant: a pool started inside a capped block may apply it again
+class WorkerProcess:
+    """The worker process behind an :class:`IsolatedTarget`: started with the target's reference, it answers
+    (method, args) requests over a pipe until it is stopped (see the module doc)."""
 
-
-@contextlib.contextmanager
-def environ_applied(env: Mapping[str, str] | None) -> Iterator[None]:
-    """os.environ with ``env`` applied, for the start of a spawned process (which copies it); restored
-    afterwards. spawn has no environment argument, and the variables must be there before the child
-    imports NumPy (which the unpickling of its entry point already does)."""
-    if not env:
-        yield
-        return
-    with _ENVIRON_LOCK:
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-
-
-class _Worker:
     def __init__(self, ref: TargetRef, memory_limit: int | None, env: Mapping[str, str] | None = None) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
@@ -293,7 +213,7 @@ class IsolatedTarget:
         self.ref = ref_of(target, plugin_specs)
         self._timeout = timeout
         self._memory_limit = memory_limit
-        self._worker: _Worker | None = None
+        self._worker: WorkerProcess | None = None
         self._threads: int | None = None  # the last thread count set, set again in a fresh worker
         self._dead: dict[tuple[str, str], str] = {}  # call kind -> the timeout or crash it ended in
         self._unloadable: str | None = None  # why a worker could not load the target (then nothing runs)
@@ -328,10 +248,10 @@ class IsolatedTarget:
 
     # --- calls ----------------------------------------------------------------------------------------------
 
-    def _ensure_worker(self) -> _Worker:
+    def _ensure_worker(self) -> WorkerProcess:
         if self._worker is not None and self._worker.alive():
             return self._worker
-        worker = _Worker(self.ref, self._memory_limit, self.env)
+        worker = WorkerProcess(self.ref, self._memory_limit, self.env)
         try:
             worker.wait_ready(self._timeout)
         except TargetFailure as exc:
@@ -360,6 +280,16 @@ class IsolatedTarget:
 
     def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
         return self._call("softplus_grad", np.asarray(x), beta, threshold)
+
+    def recipe(self) -> TargetRef:
+        """How another worker process (a pool's, a Dask cluster's) gets the wrapped target: the same
+        reference this wrapper's own worker loads it by."""
+        return self.ref
+
+    @property
+    def worker_env(self) -> dict[str, str]:
+        """The environment every process computing for this target starts with (a capped path)."""
+        return dict(self.env)
 
     def code_path(self) -> dict[str, str]:
         """The wrapped target's instruction-set path as the worker sees it (its environment may cap it);
@@ -400,35 +330,18 @@ def _job_on_ref(func: Callable, ref: TargetRef, args: tuple):
     return func(ref.resolve(), *args)
 
 
-def previous_failure(target, fmt: str, fn: str) -> str | None:
-    """``target.previous_failure(fmt, fn)`` for an isolated target (why not to call it again), None for any
-    other (a target in this process keeps no such memory)."""
-    return target.previous_failure(fmt, fn) if isinstance(target, IsolatedTarget) else None
-
-
-def remember_failure(target, fmt: str, fn: str, reason: str) -> None:
-    """Tell an isolated target that ``fn`` in ``fmt`` timed out or crashed elsewhere; nothing for any other."""
-    if isinstance(target, IsolatedTarget):
-        target.remember_failure(fmt, fn, reason)
-
-
-def _run_once(conn, payload: bytes, plugin_specs: list[str], memory_limit: int | None) -> None:
-    """A one-shot worker: load plugins, run the pickled (func, args, kwargs), send the result back."""
-    limit_memory(memory_limit)
+def _load_plugins(specs: list[str]) -> None:
+    """A one-shot worker's preload: the plugin modules whose classes its job may need to unpickle."""
     from . import registry
 
-    try:
-        for spec in plugin_specs:
-            registry.load_target_module(spec)
-        func, args, kwargs = pickle.loads(payload)
-        conn.send(("ok", func(*args, **kwargs)))
-    except BaseException as exc:  # noqa: BLE001
-        conn.send(("raised", _failure_payload(exc)))
+    for spec in specs:
+        registry.load_target_module(spec)
 
 
 def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
                    plugin_specs: list[str] | None = None, env: Mapping[str, str] | None = None, **kwargs):
-    """``func(*args, **kwargs)`` in a fresh worker process; its result, or a :class:`TargetFailure`.
+    """``func(*args, **kwargs)`` in a fresh worker process (:func:`oracle.workers.run_in_fresh_process`, with
+    the plugin modules loaded there first); its result, or a :class:`TargetFailure`.
 
     For whole jobs that must not take the caller down with them. ``func`` and its arguments must pickle
     (module-level functions, :class:`~targets.locate.TargetRef` for targets: :meth:`IsolatedTarget.run_job`).
@@ -437,26 +350,5 @@ def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: 
         from .registry import loaded_module_specs
 
         plugin_specs = loaded_module_specs()
-    ctx = mp.get_context("spawn")
-    conn, child = ctx.Pipe()
-    proc = ctx.Process(target=_run_once, daemon=True, name="softplus-cert-job",
-                       args=(child, pickle.dumps((func, args, kwargs)), list(plugin_specs), memory_limit))
-    with environ_applied(env):
-        proc.start()
-    child.close()
-    try:
-        if not conn.poll(timeout):
-            raise TargetTimeout(f"timed out after {timeout:g} s")
-        try:
-            status, payload = conn.recv()
-        except (EOFError, ConnectionResetError):
-            proc.join(5)
-            raise TargetCrashed(describe_exit(proc.exitcode)) from None
-        if status == "ok":
-            return payload
-        raise TargetRaised(*payload)
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        conn.close()
+    return run_in_fresh_process(func, *args, timeout=timeout, memory_limit=memory_limit, env=env,
+                                preload=(_load_plugins, list(plugin_specs)), **kwargs)

@@ -17,11 +17,14 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 
-__all__ = ["TargetRef", "NotSendable", "ref_of"]
+from oracle import implementation
+
+__all__ = ["TargetRef", "NotSendable", "ref_of", "Located"]
 
 
-class NotSendable(TypeError):
-    """A target a worker process cannot get: not from a source it can load, and it does not pickle."""
+class NotSendable(implementation.NotSendable):
+    """A target a worker process cannot get: not from a source it can load, and it does not pickle (the
+    oracle's :class:`oracle.implementation.NotSendable`, with the target's own advice in its message)."""
 
 
 @dataclass(frozen=True)
@@ -98,3 +101,24 @@ def registry_has(target) -> bool:
         return registry.get_target(target.name) is target
     except (ValueError, AttributeError):
         return False
+
+
+class Located:
+    """A target that runs in this process but is sent to other worker processes (a local pool's, a Dask
+    cluster's) by its :class:`TargetRef`, not pickled: what ``--no-isolation`` wraps targets in, so that a
+    plugin's target that does not pickle still reaches the workers of an exhaustive run. Everything else
+    is the target's own (attribute access goes to it)."""
+
+    def __init__(self, target) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str):
+        return getattr(self._target, name)
+
+    def __repr__(self) -> str:
+        return f"<located {self._target!r}>"
+
+    def recipe(self) -> TargetRef:
+        """How a worker process gets the target (``oracle.implementation.Recipe``); NotSendable (asked only
+        when a worker needs it: in this process the target runs whatever it is)."""
+        return ref_of(self._target)

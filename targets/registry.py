@@ -26,6 +26,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from oracle.implementation import reason_unavailable  # (re-exported: targets.reason_unavailable)
+
 from .base import Target, Unsupported
 
 __all__ = [
@@ -222,14 +224,6 @@ class Registry:
                 found = [BrokenPlugin(f"plugin:{ep.name}", f"{origin} failed to load: {_failure(exc)}")]
             for t in found:
                 self._add(t, origin, None if isinstance(t, BrokenPlugin) else ("entry point", ep.name))
-
-
-def reason_unavailable(target: Target) -> str | None:
-    """``target.availability()``, with an exception from it turned into the reason."""
-    try:
-        return target.availability()
-    except Exception as exc:  # noqa: BLE001
-        return f"availability check failed: {_failure(exc)}"
 
 
 _default = Registry()

@@ -24,7 +24,8 @@ CHUNKS = 64  # stream chunks of 2**20 for the float32 oracle benchmark, spread e
 
 def _oracle_chunk(c: int, fn: str) -> int:
     from oracle.evaluate import correctly_rounded
-    from oracle.exhaustive import CHUNK, keep_freed_memory, stream_values
+    from oracle.exhaustive import CHUNK, stream_values
+    from oracle.workers import keep_freed_memory
     from oracle.formats import get_format
 
     keep_freed_memory()

@@ -140,9 +140,9 @@ def test_float32_conversion_falls_back_when_the_cpu_flushes_subnormals():
     if not torch.set_flush_denormal(True):
         pytest.fail("this CPU cannot flush denormals: the fallback is not exercised")
     try:
-        assert not rounding._hardware_float32_ok()
+        assert not rounding.hardware_float32_ok()
         assert (v.astype(np.float32).view(np.uint32)[:2] == 0).all()  # the trap is real here
         assert (round_float64_array(v, fmt) == want).all()
     finally:
         torch.set_flush_denormal(False)
-    assert rounding._hardware_float32_ok()
+    assert rounding.hardware_float32_ok()

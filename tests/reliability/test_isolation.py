@@ -160,7 +160,7 @@ def test_no_isolation_runs_the_target_in_this_process(tmp_path, monkeypatch):
     started = []
     import targets.isolation as isolation
 
-    monkeypatch.setattr(isolation._Worker, "__init__", lambda *a, **k: started.append(1) or 1 / 0)
+    monkeypatch.setattr(isolation.WorkerProcess, "__init__", lambda *a, **k: started.append(1) or 1 / 0)
     code, doc, _ = _run(tmp_path, "report", "--targets", "local-good", "--dtypes", "float16", "--betas", "1",
                         "--skip-speed", "--skip-layout", "--no-isolation")
     assert code == 0 and not started and {v["status"] for v in doc["verdicts"]} == {"ok"}

@@ -174,7 +174,7 @@ def test_a_failing_target_is_an_error_with_its_cause(mode, words):
 def test_a_hanging_target_times_out():
     from tests.reliability.hostile_targets import Broken
 
-    with pytest.raises(ExhaustiveFailed, match="timed out: no piece of 16,384 inputs finished within 3 s"):
+    with pytest.raises(ExhaustiveFailed, match=r"timed out: no piece finished within 3 s \(from inputs x from "):
         run_exhaustive(Broken("broken", "hang"), "float16", "softplus", chunk=CHUNK, piece=4, jobs=1, timeout=3)
 
 

@@ -107,12 +107,13 @@ def test_a_correctly_rounded_target_has_no_switch_and_stays_within_half_an_ulp()
 
 def test_jump_candidates_merge_exactly_whatever_the_chunking(planted):
     """A tally's jump candidates (the seams included) do not depend on how the inputs were cut."""
-    from oracle.judge import finite_before, sample_chunks, tally_chunks, _caller
+    from oracle.implementation import caller
+    from oracle.measure import finite_before, sample_chunks, tally_chunks
 
     t = planted["undeclared-threshold"]
     x = from_ordered_keys(F32, np.arange(int(ordered_keys(F32, np.array([11.99], dtype=np.float32))[0]),
                                          int(ordered_keys(F32, np.array([12.01], dtype=np.float32))[0])))
-    call = _caller(t, "softplus", 1.0, None)
+    call = caller(t, "softplus", 1.0, None)
     before = finite_before(x)
     whole = tally_chunks(call, F32, "softplus", 1.0, sample_chunks(x, x.size, before), int(before[-1]), 10)
     for chunk in (7, 1000, 4096):

@@ -132,7 +132,7 @@ _X86 = "processor\t: 0\nflags\t\t: fpu sse sse2 {}\n\nprocessor\t: 1\nflags\t\t:
     ("riscv64", "isa\t: rv64imafdc\n", "riscv64"),
 ])
 def test_isa_from_cpuinfo(machine: str, cpuinfo: str | None, want: str) -> None:
-    assert cpu_path._isa_from_cpu(machine, cpuinfo) == want
+    assert cpu_path.isa_from_cpu(machine, cpuinfo) == want
 
 
 def test_host_path_is_host_isa() -> None:
@@ -165,7 +165,7 @@ def test_capped_environ_lowers_only(monkeypatch: pytest.MonkeyPatch) -> None:
     loose = capped_environ(base={"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "DEFAULT",
                                  "XLA_FLAGS": "--xla_cpu_max_isa=AVX512"})
     assert loose["ATEN_CPU_CAPABILITY"] == "avx2" and loose["ONEDNN_MAX_CPU_ISA"] == "AVX2"
-    assert cpu_path._xla_max_isa(loose["XLA_FLAGS"]) == "AVX2"
+    assert cpu_path.xla_max_isa(loose["XLA_FLAGS"]) == "AVX2"
     # os.environ by default
     monkeypatch.setenv("CPU_PATH_PROBE", "1")
     assert capped_environ()["CPU_PATH_PROBE"] == "1"
