@@ -60,6 +60,8 @@ _FAST_SLACK = 2 * FAST_ACCURACY
 # those near-ties are kept may differ between machines (never where the k-th largest exceeds 2**-19 ulp
 # with fewer than this many inputs that close to it).
 _MAX_EXACT = 64
+# Errors from this size on may belong to a result other than the correctly rounded one (see Tally._jumps).
+_WRONG_FLOOR = 0.5 - 2.0 ** -10
 #: Jump candidates kept (oracle.switches): the largest steps in signed error between adjacent judged inputs.
 MAX_JUMPS = 6
 
@@ -213,22 +215,41 @@ class Tally:
         return t
 
     def _jumps(self, xf, yf, rf, err, ok, start: int, fn: str) -> None:
-        """The jump candidates of the class doc among the inputs ``ok`` selects (None: all)."""
-        idx = np.arange(xf.size) if ok is None else np.flatnonzero(ok)
-        if idx.size == 0:
+        """The jump candidates of the class doc among the inputs ``ok`` selects (None: all).
+
+        Only pairs with an input erring by 1/2 ulp or more can be candidates, so only those inputs and their
+        neighbours are looked at (a few percent of a chunk, for a target of any accuracy): a pair of errors
+        below 1/2 has a step below 1 < CANDIDATE_ULPS, and an onset code other than 0 means a result other
+        than the correctly rounded one, which errs by at least 1/2 ulp (by at least 1/2 − 2**-20 through the
+        fast path: :data:`_WRONG_FLOOR` leaves room for that). The candidates are those of every pair."""
+        idx = None if ok is None else np.flatnonzero(ok)
+        n = xf.size if idx is None else idx.size
+        if n == 0:
             return
-        s, code = signal(xf[idx], yf[idx], rf[idx], err[idx], fn)
-        self.edge_first = [start + int(idx[0]), float(xf[idx[0]]), float(s[0]), int(code[0])]
-        self.edge_last = [start + int(idx[-1]), float(xf[idx[-1]]), float(s[-1]), int(code[-1])]
-        if idx.size < 2:
+        e = err if idx is None else err[idx]
+        wrong = e >= _WRONG_FLOOR
+        in_pair = wrong[:-1] | wrong[1:]  # pair (i, i+1) has an input erring by 1/2 ulp or more
+        pairs = np.flatnonzero(in_pair)
+        keep = np.zeros(n, dtype=bool)  # the inputs of those pairs, and the two ends
+        keep[:-1] |= in_pair
+        keep[1:] |= in_pair
+        keep[0] = keep[-1] = True
+        pos = np.flatnonzero(keep)  # positions in the selection
+        at = pos if idx is None else idx[pos]  # positions in the chunk
+        s, code = signal(xf[at], yf[at], rf[at], err[at], fn)
+        self.edge_first = [start + int(at[0]), float(xf[at[0]]), float(s[0]), int(code[0])]
+        self.edge_last = [start + int(at[-1]), float(xf[at[-1]]), float(s[-1]), int(code[-1])]
+        if n < 2 or pairs.size == 0:
             return
-        score = _jump_scores(np.abs(s[1:] - s[:-1]), code[1:] != code[:-1])
+        i0 = np.searchsorted(pos, pairs)  # each pair's first input in pos; its second is the next entry
+        i1 = i0 + 1
+        score = _jump_scores(np.abs(s[i1] - s[i0]), code[i1] != code[i0])
         hit = np.flatnonzero(score > 0)
         if hit.size > MAX_JUMPS:  # the largest, ties to the first
             order = np.lexsort((hit, -score[hit]))
             hit = hit[order[:MAX_JUMPS]]
-        self.jumps = sorted(([float(score[i]), start + int(idx[i]), float(xf[idx[i]]), float(xf[idx[i + 1]]),
-                              float(s[i]), float(s[i + 1]), int(code[i]), int(code[i + 1])] for i in hit),
+        self.jumps = sorted(([float(score[h]), start + int(at[i0[h]]), float(xf[at[i0[h]]]), float(xf[at[i1[h]]]),
+                              float(s[i0[h]]), float(s[i1[h]]), int(code[i0[h]]), int(code[i1[h]])] for h in hit),
                             key=lambda r: (-r[0], r[1]))
 
     def _clean(self, xf, yf, rf, err, same, r_fin, rank0, n_finite, start, worst_k) -> None:

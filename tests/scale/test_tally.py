@@ -97,3 +97,46 @@ def test_mean_is_the_exact_mean_of_the_errors():
     err = err[np.isfinite(err) & ~np.isnan(x.astype(np.float64))]
     total = sum(math.floor(e * 2 ** 32) for e in err.tolist())
     assert v.mean_ulp == pytest.approx(total / 2 ** 32 / err.size, rel=1e-12)
+
+
+def _every_pair_jumps(x, y, ref, err, fn, start):
+    """Jump candidates from every adjacent pair, written out from the definition (oracle.switches): the
+    step in signed error between neighbours where it reaches CANDIDATE_ULPS, at least CANDIDATE_ULPS where
+    the onset code changes; the six largest, ties to the first."""
+    from oracle.switches import CANDIDATE_ULPS
+
+    xf, yf, rf = (np.asarray(a).astype(np.float64) for a in (x, y, ref))
+    s = np.array([e if a > b else -e if a < b else 0.0 for a, b, e in zip(yf, rf, err)])
+    lin = xf if fn == "softplus" else np.ones_like(xf)
+    code = [1 if (a == l and b != l) else 2 if (a == 0 and b != 0) else 0 for a, b, l in zip(yf, rf, lin)]
+    rows = []
+    for i in range(xf.size - 1):
+        step = abs(s[i + 1] - s[i])
+        score = step if step >= CANDIDATE_ULPS else 0.0
+        if code[i] != code[i + 1]:
+            score = max(score, CANDIDATE_ULPS)
+        if score > 0:
+            rows.append([score, start + i, xf[i], xf[i + 1], s[i], s[i + 1], code[i], code[i + 1]])
+    return sorted(rows, key=lambda r: (-r[0], r[1]))[:6]
+
+
+@pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
+def test_jump_candidates_are_those_of_every_pair(fn):
+    """The tally looks only at inputs erring by about 1/2 ulp or more and their neighbours: its candidates
+    must be those of every pair, for onsets that err by one ulp (a 0 where the truth is the smallest
+    subnormal) and a single outlier."""
+    f = get_format("float32")
+    rng = np.random.default_rng(5)
+    x = np.sort(np.concatenate([np.linspace(-104, -100, 3000), rng.uniform(-30, 30, 3000)]).astype(np.float32))
+    x = np.unique(x)
+    ref, _ = errors_and_rounding(x, x, fn, 1.0)  # (the correctly rounded results; x as y is a dummy)
+    y = ref.copy()
+    bits = y.view(np.uint32).copy()
+    tiny = np.flatnonzero(bits == 1)  # the smallest subnormal: a 0 there errs by exactly one ulp
+    y[tiny[::3]] = 0
+    y[x.size // 2] *= np.float32(1.001)  # thousands of ulps, once: the rest of the six are onset pairs
+    _, err = errors_and_rounding(y, x, fn, 1.0)
+    t = Tally.of_chunk(x, y, ref, err, None, f, fn, 1.0, start=100, rank0=0, n_finite=x.size)
+    want = _every_pair_jumps(x, y, ref, err, fn, 100)
+    assert len(want) == 6 and sum(r[6] != r[7] for r in want) >= 3  # the planted onsets are among them
+    assert t.jumps == want
