@@ -141,3 +141,33 @@ def test_rounding_and_error_from_one_enclosure_match_plain_mpmath(fn, backend):
                 assert err == want_err, (fn, x, y, err)
             else:
                 assert abs(err - want_err) <= 2.0 ** -20 * max(1.0, abs(want_err) * 2.0 ** -30), (fn, x, y, err)
+
+
+@pytest.mark.parametrize("fmt, beta", [("float32", 1.0), ("float32", 1e-3), ("float32", 3.0), ("bfloat16", 1.0),
+                                       ("bfloat16", 3.0), ("float16", 1e-3)])  # (float16: |x| ≥ 2**-24)
+def test_sigmoid_errors_near_one_half_need_no_arb_and_are_right(fmt, beta, monkeypatch):
+    """sigmoid(βx) for |βx| below 2**-30: the float64 enclosure straddles 1/2 and the sign of x decides the
+    binade (oracle.ulp's doc). Every error there is within 2**-20 ulp of the one arb gives (oracle.exact,
+    to 2**-60), results on both sides of 1/2 included, and none of them is left to arb."""
+    import oracle.ulp as ulp_module
+    from oracle.ulp import errors_and_rounding, exact_error
+
+    f = get_format(fmt)
+    rng = np.random.default_rng(3)
+    low, high = f.emin - f.p + 1, int(np.floor(-31 - np.log2(beta)))  # |βx| < 2**-30
+    x = (rng.choice([-1.0, 1.0], 400) * rng.uniform(1, 2, 400) * 2.0 ** rng.integers(low, high, 400))
+    x = x.astype(f.dtype)
+    x = x[x.astype(np.float64) != 0]
+    half = np.full(x.shape, 0.5).astype(f.dtype)
+    below = np.nextafter(half.astype(np.float32), np.float32(0)).astype(f.dtype)
+    above = np.nextafter(half.astype(np.float32), np.float32(1)).astype(f.dtype)
+    arb_calls = []
+    real = ulp_module.rounded_and_error
+    for y in (half, below, above):
+        with monkeypatch.context() as m:
+            m.setattr(ulp_module, "rounded_and_error", lambda *a, **k: arb_calls.append(a) or real(*a, **k))
+            _, err = errors_and_rounding(y, x, "softplus_grad", beta, signed=True)
+        want = [exact_error(float(a), float(b), "softplus_grad", beta, f, signed=True) for a, b in
+                zip(x.astype(np.float64)[:60], y.astype(np.float64)[:60])]
+        assert np.max(np.abs(err[:60] - want)) < 2.0 ** -20
+    assert not arb_calls, f"{len(arb_calls)} elements near 1/2 went to arb"
