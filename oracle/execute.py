@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .workers import default_jobs, describe_exit, environ_applied, prepare_worker
 
 __all__ = ["Work", "WorkLost", "Executor", "InProcess", "LocalPool", "DaskCluster", "executor_for",
-           "DASK_LOCAL"]
+           "DASK_LOCAL", "held_work"]
 
 #: The ``--dask`` value that starts a LocalCluster instead of connecting to a scheduler.
 DASK_LOCAL = "local"
@@ -255,6 +255,12 @@ def _dask_run(token: str, setup: Callable, setup_args: tuple, run: Callable, pie
     return run(state, piece)
 
 
+def held_work() -> list[str]:
+    """In a Dask worker: the tokens of the Works whose state this process holds (newest last)."""
+    with _DASK_LOCK:
+        return list(_DASK_STATES)
+
+
 def _environment_gaps(env: Mapping[str, str]) -> list[str]:
     """On a Dask worker: the variables of ``env`` its process does not have as asked."""
     return [f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v]
@@ -272,7 +278,7 @@ class DaskCluster(Executor):
     process: start a capped run with ``--max-isa``, which re-runs the command in that environment).
     ValueError (one line) if ``distributed`` is missing or the scheduler does not answer."""
 
-    def __init__(self, address: str, jobs: int | None = None, connect_timeout: float = 30.0) -> None:
+    def __init__(self, address: str, jobs: int | None = None, connect_timeout: float = 10.0) -> None:
         try:
             import dask
             from distributed import Client, LocalCluster
