@@ -26,10 +26,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .evaluate import check_params, to_float64
-from .formats import FORMATS, Format, get_format
+from .case import Case
+from .evaluate import to_float64
+from .formats import FORMATS, Format
+from .implementation import (caller, describe_failure, output_problem, previous_failure, reason_unavailable,
+                             switch_points_of)
 from .inputs import input_set
-from .implementation import describe_failure, output_problem, previous_failure, reason_unavailable
 from .jsonsafe import from_json_safe, json_safe
 from .tally import same_results
 from .ulp import ulp_error
@@ -140,44 +142,43 @@ class PairReport:
 
 # --- computing -----------------------------------------------------------------------------------------------
 
-def _run(target, x: np.ndarray, f: Format, fn: str, beta: float, threshold) -> tuple[np.ndarray | None, str | None]:
+def _run(target, x: np.ndarray, case: Case) -> tuple[np.ndarray | None, str | None]:
     """The target's results on x, or None and why not (unavailable, declined, raised, wrong output)."""
     try:
         avail = reason_unavailable(target)
         if avail is not None:
             return None, f"unavailable: {avail}"
         check = getattr(target, "check", None)
-        reason = check(f.name, beta, threshold) if check is not None else None
+        reason = check(case.fmt, case.beta, case.threshold) if check is not None else None
         if reason is not None:
             return None, f"unsupported: {reason}"
-        method = target.softplus if fn == "softplus" else target.softplus_grad
-        y = method(x, beta, threshold)
+        y = caller(target, case.fn, case.beta, case.threshold)(x)
     except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the comparison
         return None, describe_failure(exc)
     problem = output_problem(y, x)
     return (None, problem) if problem is not None else (y, None)
 
 
-def _switch_union(targets, f: Format, beta: float, threshold) -> list[float]:
+def _switch_union(targets, case: Case) -> list[float]:
     """Every target's switch points (so a sampled input set covers each target's formula switches)."""
     out: set[float] = set()
     for t in targets:
         try:
-            get = getattr(t, "switch_points", None)
-            out.update(float(s) for s in (get(f.name, beta, threshold) if get else []) if math.isfinite(s))
+            out.update(switch_points_of(t, case.fmt, case.beta, case.threshold))
         except Exception:  # noqa: BLE001 — a switch point is a hint for sampling, not a requirement
             pass
     return sorted(out)
 
 
-def _inputs(targets, f: Format, fn: str, beta: float, threshold, x, n, seed):
+def _inputs(targets, case: Case, x, n, seed):
     """(x, mode, seed): the caller's inputs, or the judge's input set with every target's switch points."""
+    f = case.format
     if x is not None:
         x = np.asarray(x)
         if x.dtype != f.dtype:
             raise ValueError(f"inputs are {x.dtype}, expected {f.name}")
         return x.ravel(), "given", None
-    s = input_set(f, fn, beta, switch_points=_switch_union(targets, f, beta, threshold), n=n, seed=seed)
+    s = input_set(f, case.fn, case.beta, switch_points=_switch_union(targets, case), n=n, seed=seed)
     return s.x, s.mode, s.seed
 
 
@@ -197,10 +198,10 @@ def _key(e: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(e), math.inf, e)
 
 
-def _compare(rep: PairReport, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, f: Format, fn: str,
-             beta: float) -> PairReport:
+def _compare(rep: PairReport, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, case: Case) -> PairReport:
     """Fill ``rep`` with the disagreements between results ya and yb on inputs x."""
-    idx = np.flatnonzero(~same_results(ya, yb, f))
+    fn, beta = case.fn, case.beta
+    idx = np.flatnonzero(~same_results(ya, yb, case.format))
     rep.differing = int(idx.size)
     if not idx.size:
         return rep
@@ -229,22 +230,22 @@ def agreement_matrix(targets: Sequence, fmt, fn: str = "softplus", beta: float =
     once; one that cannot goes to ``errors``. ValueError only for an invalid request (format, fn, β, a NaN
     threshold, inputs of another format).
     """
-    f, beta = check_params(fmt, fn, beta, threshold)
-    x, mode, used_seed = _inputs(targets, f, fn, beta, threshold, x, n, seed)
-    results, errors = _compute(targets, x, f, fn, beta, threshold)
+    case = Case.of(fmt, fn, beta, threshold)
+    x, mode, used_seed = _inputs(targets, case, x, n, seed)
+    results, errors = _compute(targets, x, case)
     names = list(results)
-    return AgreementMatrix(format=f.name, fn=fn, beta=beta, threshold=threshold, targets=names,
+    return AgreementMatrix(format=case.fmt, fn=case.fn, beta=case.beta, threshold=case.threshold, targets=names,
                            n_inputs=int(x.size), mode=mode, seed=used_seed,
-                           identical=_matrix(names, results, f), errors=errors)
+                           identical=_matrix(names, results, case.format), errors=errors)
 
 
-def _compute(targets, x, f, fn, beta, threshold) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def _compute(targets, x, case: Case) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     results: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
     for t in targets:
         if t.name in results or t.name in errors:
             continue  # the same target twice: computed once
-        y, reason = _run(t, x, f, fn, beta, threshold)
+        y, reason = _run(t, x, case)
         if y is None:
             errors[t.name] = reason or "failed"
         else:
@@ -256,17 +257,17 @@ def compare_pair(a, b, fmt, fn: str = "softplus", beta: float = 1.0, threshold: 
                  x: np.ndarray | None = None, n: int | None = None, seed: int = 0) -> PairReport:
     """Every input on which targets ``a`` and ``b`` differ, judged against the oracle (same inputs as
     :func:`agreement_matrix`). A target that cannot compute is named in ``errors``; nothing is counted then."""
-    f, beta = check_params(fmt, fn, beta, threshold)
-    x, mode, used_seed = _inputs([a, b], f, fn, beta, threshold, x, n, seed)
-    results, errors = _compute([a, b], x, f, fn, beta, threshold)
-    return _pair(a.name, b.name, x, mode, used_seed, results, errors, f, fn, beta, threshold)
+    case = Case.of(fmt, fn, beta, threshold)
+    x, mode, used_seed = _inputs([a, b], case, x, n, seed)
+    results, errors = _compute([a, b], x, case)
+    return _pair(a.name, b.name, x, mode, used_seed, results, errors, case)
 
 
-def _pair(na: str, nb: str, x, mode, seed, results, errors, f: Format, fn, beta, threshold) -> PairReport:
-    rep = PairReport(a=na, b=nb, format=f.name, fn=fn, beta=beta, threshold=threshold, mode=mode, seed=seed,
-                     n_inputs=int(x.size), errors={k: v for k, v in errors.items() if k in (na, nb)})
+def _pair(na: str, nb: str, x, mode, seed, results, errors, case: Case) -> PairReport:
+    rep = PairReport(a=na, b=nb, format=case.fmt, fn=case.fn, beta=case.beta, threshold=case.threshold, mode=mode,
+                     seed=seed, n_inputs=int(x.size), errors={k: v for k, v in errors.items() if k in (na, nb)})
     if na in results and nb in results:
-        _compare(rep, x, results[na], results[nb], f, fn, beta)
+        _compare(rep, x, results[na], results[nb], case)
     return rep
 
 
@@ -331,19 +332,19 @@ def report_agreement(combos: Iterable, verdicts: Iterable = (), n: int | None = 
         group = groups[(fmt, fn)]
         if len(group) < 2:
             continue
-        f = get_format(fmt)
+        case = Case(fmt, fn)
         run = [t for t in group if (t.name, fmt, fn) not in failed]
-        x, mode, used_seed = _inputs(run, f, fn, 1.0, None, None, n, seed)
-        results, errors = _compute(run, x, f, fn, 1.0, None)
+        x, mode, used_seed = _inputs(run, case, None, n, seed)
+        results, errors = _compute(run, x, case)
         # a target that hung or crashed on this kind of call says so ("skipped: …"), else its verdict's reason
         errors.update({t.name: previous_failure(t, fmt, fn) or failed[(t.name, fmt, fn)] for t in group
                        if (t.name, fmt, fn) in failed})
         names = list(results)
         matrices.append(AgreementMatrix(format=fmt, fn=fn, beta=1.0, threshold=None, targets=names,
                                         n_inputs=int(x.size), mode=mode, seed=used_seed,
-                                        identical=_matrix(names, results, f), errors=errors))
+                                        identical=_matrix(names, results, case.format), errors=errors))
         for na, nb in device_pairs(group, pairs):
-            reports.append(_pair(na, nb, x, mode, used_seed, results, errors, f, fn, 1.0, None))
+            reports.append(_pair(na, nb, x, mode, used_seed, results, errors, case))
         if progress:
             progress(f"{fmt} {fn}")
     return matrices, reports

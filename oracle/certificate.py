@@ -58,7 +58,7 @@ from typing import Any, Iterable, Mapping
 from .judge import Verdict
 
 __all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate", "limits_in_force",
-           "violations_by_target"]
+           "violations_by_target", "certificate_for"]
 
 _SELECTORS = ("format", "fn", "beta", "threshold", "mode", "path")
 _LIMITS = {
@@ -336,13 +336,15 @@ def violations_by_target(certificates: Mapping[str, Certificate], verdicts: Iter
     KeyError where neither exists: a certificate run must say what it holds a target to."""
     out: dict[str, list[Violation]] = {}
     for item in verdicts:
-        out.setdefault(item.target, []).extend(_certificate_of(certificates, item.target).check(item))
+        out.setdefault(item.target, []).extend(certificate_for(certificates, item.target).check(item))
     for r in layouts:
-        out.setdefault(r.target, []).extend(_certificate_of(certificates, r.target).check_layout(r))
+        out.setdefault(r.target, []).extend(certificate_for(certificates, r.target).check_layout(r))
     return out
 
 
-def _certificate_of(certificates: Mapping[str, Certificate], target: str) -> Certificate:
+def certificate_for(certificates: Mapping[str, Certificate], target: str) -> Certificate:
+    """The certificate ``target`` is held to: its own, else the default one (``"*"``, ``default.toml``);
+    KeyError naming the target where neither exists. The one lookup every caller uses."""
     cert = certificates.get(target) or certificates.get("*")
     if cert is None:
         raise KeyError(f"no certificate for {target} and no default certificate")

@@ -47,7 +47,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .evaluate import check_beta, check_fn, check_params, correctly_rounded, to_float64
+from .case import Case
+from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
 from .formats import Format, get_format
 from .inputs import bit_uniform, every_value, switch_neighbours
 from .implementation import (checked_output, code_path_of, describe_failure, previous_failure, switch_points_of,
@@ -328,7 +329,7 @@ def _differences(f: Format, x: np.ndarray, fn: str, beta: float, ref: np.ndarray
 
 # --- the check -------------------------------------------------------------------------------------------------
 
-def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
+def layout_check(target, fmt: str | Format | Case, fn: str = "softplus", beta: float = 1.0,
                  threshold: float | None = None, x: np.ndarray | None = None, n: int = 2048, seed: int = 0,
                  widths: Sequence[int] | None = None) -> LayoutReport:
     """Run ``target`` on the same inputs in every layout (module docstring) and report what changes.
@@ -337,8 +338,10 @@ def layout_check(target, fmt: str | Format, fn: str = "softplus", beta: float = 
     (and the target's switch points). ``widths``: SIMD lane counts, else :func:`default_widths`. A target that
     declines the combination gives status "unsupported"; one that raises, crashes or returns the wrong dtype or
     shape in any layout gives status "error" with the cause and the layout — never an exception from here.
+    The case is ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
     """
-    f, beta = check_params(fmt, fn, beta, threshold)
+    case = Case.of(fmt, fn, beta, threshold)
+    f, fn, beta, threshold = case.format, case.fn, case.beta, case.threshold
     widths = default_widths(f) if widths is None else sorted({int(w) for w in widths})
     if not widths or min(widths) < 1:
         raise ValueError(f"widths must be positive lane counts, got {widths!r}")

@@ -28,9 +28,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .evaluate import check_params
+from .case import Case
 from .execute import Executor, LocalPool, Work, WorkLost
-from .formats import Format, get_format
+from .formats import Format
 from .implementation import (NotSendable, caller, previous_failure, recipe_of, remember_failure,
                              switch_points_of, worker_env_of)
 from .inputs import boundary_points
@@ -122,11 +122,10 @@ class _Here:
         return self.impl
 
 
-def _piece_state(recipe, fmt: str, fn: str, beta: float, threshold, chunk: int, worst_k: int,
-                 values: np.ndarray | None) -> dict[str, Any]:
-    """What a worker keeps for measuring pieces of one combination: the target rebuilt from its recipe."""
+def _piece_state(recipe, case: Case, chunk: int, worst_k: int, values: np.ndarray | None) -> dict[str, Any]:
+    """What a worker keeps for measuring pieces of one case: the target rebuilt from its recipe."""
     target = recipe.resolve()
-    state = dict(call=caller(target, fn, beta, threshold), f=get_format(fmt), fn=fn, beta=beta, chunk=chunk,
+    state = dict(call=caller(target, case.fn, case.beta, case.threshold), case=case, f=case.format, chunk=chunk,
                  worst_k=worst_k, values=values)
     if values is not None:
         state["before"] = finite_before(values)
@@ -146,7 +145,7 @@ def _measure_piece(w: dict[str, Any], piece: tuple[int, int]) -> Tally | str:
         n_finite = int(w["before"][-1])
         chunks = sample_chunks(values, chunk, w["before"], lo, hi)
     try:
-        return tally_chunks(w["call"], f, w["fn"], w["beta"], chunks, n_finite, w["worst_k"])
+        return tally_chunks(w["call"], w["case"], chunks, n_finite, w["worst_k"])
     except ChunkFailed as failed:
         return failure_reason(w["call"], failed.x, failed.cause)
 
@@ -190,13 +189,15 @@ class Checkpoint:
 
 # --- the main side ----------------------------------------------------------------------------------------
 
-def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, threshold: float | None = None, *,
+def run_exhaustive(target, fmt: str | Format | Case, fn: str = "softplus", beta: float = 1.0,
+                   threshold: float | None = None, *,
                    values: np.ndarray | None = None, shard: Shard | None = None, jobs: int | None = None,
                    executor: Executor | None = None, chunk: int = CHUNK, piece: int | None = None,
                    checkpoint: Path | None = None, identity: dict[str, Any] | None = None,
                    progress: Callable[[int, int], None] | None = None, timeout: float = 300.0,
                    memory_limit: int | None = None, worst_k: int = 10) -> Tally:
-    """The tally of every input of ``fmt`` (or of ``shard`` of them) for ``target``.
+    """The tally of every input of the case's format (or of ``shard`` of them) for ``target``; the case is
+    ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
 
     The pieces run on ``executor`` (:mod:`oracle.execute`; default: a local pool of ``jobs`` worker
     processes, every core available by default), each a whole piece; ``progress`` is called as
@@ -209,7 +210,8 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
     ``values``: instead of the stream, these inputs (in increasing x, NaN last, as an InputSet holds
     them): how :func:`oracle.judge.judge` spreads a large sample over the workers.
     """
-    f, beta = check_params(fmt, fn, beta, threshold)
+    case = Case.of(fmt, fn, beta, threshold)
+    f, fn = case.format, case.fn
     skipped = previous_failure(target, f.name, fn)
     if skipped is not None:
         raise ExhaustiveFailed(skipped)
@@ -238,8 +240,8 @@ def run_exhaustive(target, fmt: str | Format, fn: str, beta: float = 1.0, thresh
             recipe = recipe_of(target) if executor.remote else _Here(target)
         except NotSendable as e:  # neither located nor picklable
             raise ExhaustiveFailed(str(e)) from None
-        work = Work(_piece_state, (recipe, f.name, fn, beta, threshold, chunk, worst_k, values), _measure_piece,
-                    env=worker_env_of(target), memory_limit=memory_limit, name=f"{target.name}-{f.name}-{fn}")
+        work = Work(_piece_state, (recipe, case, chunk, worst_k, values), _measure_piece,
+                    env=worker_env_of(target), memory_limit=memory_limit, name=f"{target.name}-{case.slug}")
 
         def finished_piece(p, result) -> None:
             nonlocal finished
@@ -275,14 +277,14 @@ def _span(f: Format, p: tuple[int, int], chunk: int, values: np.ndarray | None =
     return f"x from {at(lo)!r} to {at(hi)!r}"
 
 
-def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, threshold, tally: Tally | None, *,
+def exhaustive_verdict(target: str, case: Case, tally: Tally | None, *,
                        boundary: dict[str, Any] | None, failure: str | None = None, device: str = "cpu",
                        elapsed_s: float = 0.0, code_path: dict[str, str] | None = None) -> Verdict:
     """The Verdict of an exhaustive run of the target named ``target`` from its tally over the whole
     stream, or its ``failure``. ``boundary``: the switch jumps and safe threshold from
     :func:`boundary_record` (measured with the target; a merge has no target at hand)."""
-    f, beta = check_params(fmt, fn, beta, threshold)
-    v = Verdict(target=target, format=f.name, fn=fn, beta=beta, threshold=threshold, device=device,
+    f = case.format
+    v = Verdict(target=target, format=f.name, fn=case.fn, beta=case.beta, threshold=case.threshold, device=device,
                 mode="exhaustive", n_inputs=stream_size(f), code_path=dict(code_path or {}))
     if failure is not None:
         v.status, v.reason = "error", failure
@@ -297,12 +299,12 @@ def exhaustive_verdict(target: str, fmt: str | Format, fn: str, beta: float, thr
     return v
 
 
-def boundary_record(target, fmt: str | Format, fn: str, beta: float, threshold) -> dict[str, Any]:
+def boundary_record(target, case: Case) -> dict[str, Any]:
     """The switch jumps and the safe threshold, measured with the target (JSON-safe, for shard files).
 
     Declared switches only: switches discovered from a stream's jump candidates would depend on how it was
     sharded (a shard sees its own candidates), and a merge must equal the unsharded run."""
-    f, beta = check_params(fmt, fn, beta, threshold)
+    f, fn, beta, threshold = case.format, case.fn, case.beta, case.threshold
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold)
     switches = switch_points_of(target, f.name, beta, threshold)
     linear = boundary_points(f, fn, beta).get("linear_branch") if fn == "softplus" else None

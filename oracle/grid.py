@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .case import Case
 from .formats import FORMATS
 from .implementation import reason_unavailable
 
@@ -23,6 +24,11 @@ class Combo:
     beta: float
     threshold: float | None
     skip: str | None = None
+
+    @property
+    def case(self) -> Case:
+        """The format × function × (β, threshold) of this combination (a skip has none: ValueError)."""
+        return Case(self.fmt, self.fn, self.beta, self.threshold)
 
     @property
     def id(self) -> str:

@@ -33,7 +33,7 @@ __all__ = ["Implementation", "Recipe", "PickledRecipe", "NotSendable", "TargetFa
            "TargetTimeout", "TargetCrashed", "TargetSkipped", "NO_RETRY", "TargetOutputError", "output_problem",
            "checked_output", "describe_failure", "caller", "reason_unavailable", "unsupported_reason",
            "code_path_of", "switch_points_of", "previous_failure", "remember_failure", "recipe_of",
-           "worker_env_of"]
+           "add_recipe_finder", "worker_env_of"]
 
 
 @runtime_checkable
@@ -195,11 +195,29 @@ def remember_failure(impl: Implementation, fmt: str, fn: str, reason: str) -> No
         put(fmt, fn, reason)
 
 
+_RECIPE_FINDERS: list[Callable[[Any], "Recipe | None"]] = []
+
+
+def add_recipe_finder(find: Callable[[Any], "Recipe | None"]) -> None:
+    """Teach :func:`recipe_of` another way to send implementations: ``find(impl)`` gives a recipe for the ones
+    it knows, None for the others. ``targets`` adds its registry's (a target by the module, entry point or
+    built-in it came from: a plugin's target that does not pickle still reaches a pool's workers)."""
+    if find not in _RECIPE_FINDERS:
+        _RECIPE_FINDERS.append(find)
+
+
 def recipe_of(impl: Implementation) -> Recipe:
-    """How a worker process gets ``impl``: its own ``recipe()`` where it has one, else the object pickled.
-    :class:`NotSendable` (a TypeError, one line) where neither works."""
+    """How a worker process gets ``impl``: its own ``recipe()`` where it has one, else the first recipe
+    finder's (:func:`add_recipe_finder`), else the object pickled. :class:`NotSendable` (a TypeError, one
+    line) where none works."""
     get = getattr(impl, "recipe", None)
-    return get() if get is not None else PickledRecipe(impl)
+    if get is not None:
+        return get()
+    for find in _RECIPE_FINDERS:
+        recipe = find(impl)
+        if recipe is not None:
+            return recipe
+    return PickledRecipe(impl)
 
 
 def worker_env_of(impl: Implementation) -> Mapping[str, str]:

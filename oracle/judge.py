@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from .evaluate import check_params, to_float64
+from .case import Case
+from .evaluate import to_float64
 from .execute import Executor, LocalPool
 from .exhaustive import run_exhaustive
 from .formats import Format
@@ -42,11 +43,12 @@ __all__ = ["judge", "search_beyond", "SEARCH_STARTS",
            "previous_failure", "code_path_of"]
 
 
-def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
+def judge(target, fmt: str | Format | Case, fn: str = "softplus", beta: float = 1.0,
           threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
           seed: int = 0, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None,
           search: bool = True, executor: Executor | None = None) -> Verdict:
-    """Measure ``target`` (a :class:`targets.Target`) on one combination and return its Verdict.
+    """Measure ``target`` (a :class:`targets.Target`) on one case and return its Verdict: the case is
+    ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
 
     ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
     a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
@@ -57,7 +59,8 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     ``search``: find undeclared switches and refine the worst case (see :class:`Verdict`; a few thousand
     extra inputs at most, deterministic for the seed); False measures the input set alone.
     """
-    f, beta = check_params(fmt, fn, beta, threshold)
+    case = Case.of(fmt, fn, beta, threshold)
+    f, fn, beta, threshold = case.format, case.fn, case.beta, case.threshold
     v = Verdict(target=target.name, format=f.name, fn=fn, beta=beta, threshold=threshold,
                 device=getattr(target, "device", "cpu"))
     start = time.perf_counter()
@@ -77,7 +80,7 @@ def judge(target, fmt: str | Format, fn: str = "softplus", beta: float = 1.0,
     call = caller(target, fn, beta, threshold)
     x = inputs.x  # in increasing x, NaN last: the order a Tally needs
     try:
-        tally = _measure_all(target, call, x, f, fn, beta, threshold, chunk, worst_k, jobs, executor)
+        tally = _measure_all(target, call, x, case, chunk, worst_k, jobs, executor)
     except ChunkFailed as failed:
         v.status, v.reason = "error", failure_reason(call, failed.x, failed.cause)
     except ExhaustiveFailed as failed:  # from the worker pool, with its reason complete
@@ -160,15 +163,14 @@ def _worst_source(v: Verdict, inputs: InputSet | None) -> str:
     return "boundary" if in_boundary else "sample"
 
 
-def _measure_all(target, call, x: np.ndarray, f: Format, fn: str, beta: float, threshold, chunk: int,
-                 worst_k: int, jobs: int | None, executor: Executor | None) -> Tally:
+def _measure_all(target, call, x: np.ndarray, case: Case, chunk: int, worst_k: int, jobs: int | None,
+                 executor: Executor | None) -> Tally:
     """The tally of every input of x (in increasing x), chunk by chunk: in this process, or on the
     ``executor`` (default: a local pool of ``jobs`` workers, where ``jobs`` > 1) when there are more than two
     chunks. ChunkFailed / ExhaustiveFailed on failure."""
     if executor is None and jobs and jobs > 1:
         executor = LocalPool(jobs)
     if executor is not None and executor.remote and x.size > 2 * chunk:
-        return run_exhaustive(target, f, fn, beta, threshold, values=x, executor=executor, chunk=chunk,
-                              worst_k=worst_k)
+        return run_exhaustive(target, case, values=x, executor=executor, chunk=chunk, worst_k=worst_k)
     before = finite_before(x)
-    return tally_chunks(call, f, fn, beta, sample_chunks(x, chunk, before), int(before[-1]), worst_k)
+    return tally_chunks(call, case, sample_chunks(x, chunk, before), int(before[-1]), worst_k)

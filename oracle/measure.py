@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from .case import Case
 from .evaluate import to_float64
-from .formats import Format
 from .implementation import NO_RETRY, checked_output, describe_failure
 from .tally import Tally
 from .ulp import errors_and_rounding
@@ -52,16 +52,16 @@ def sample_chunks(x: np.ndarray, chunk: int, before: np.ndarray, lo: int = 0, hi
         yield start, x[start:start + chunk], int(before[min(start, x.size)])
 
 
-def tally_chunks(call, f: Format, fn: str, beta: float, chunks, n_finite: int, worst_k: int) -> Tally:
+def tally_chunks(call, case: Case, chunks, n_finite: int, worst_k: int) -> Tally:
     """The merged tally of (start, inputs, rank0) chunks in increasing x (see :func:`measure_chunk`)."""
     tally = None
     for start, x, rank0 in chunks:
-        part = measure_chunk(call, x, f, fn, beta, start=start, rank0=rank0, n_finite=n_finite, worst_k=worst_k)
+        part = measure_chunk(call, x, case, start=start, rank0=rank0, n_finite=n_finite, worst_k=worst_k)
         tally = part if tally is None else tally.merge(part, worst_k)
     return tally
 
 
-def measure_chunk(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, f: Format, fn: str, beta: float, *,
+def measure_chunk(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, case: Case, *,
                   start: int, rank0: int, n_finite: int, worst_k: int = 10) -> Tally:
     """The target on one chunk of inputs in increasing x, measured against the oracle (see :class:`Tally`
     for ``start``, ``rank0`` and ``n_finite``). ChunkFailed if the target raises or returns garbage on it."""
@@ -69,13 +69,12 @@ def measure_chunk(call: Callable[[np.ndarray], np.ndarray], x: np.ndarray, f: Fo
         y = checked_output(call(x), x)
     except Exception as exc:  # noqa: BLE001 — a broken target is a finding, not a crash of the judge
         raise ChunkFailed(x, exc) from exc
-    ref, err = errors_and_rounding(y, x, fn, beta)
+    ref, err = errors_and_rounding(y, x, case.fn, case.beta)
     try:
         ym = checked_output(call(-x), x)
     except Exception:  # noqa: BLE001 — the main call worked; a failure here shows as a property failure
         ym = None
-    return Tally.of_chunk(x, y, ref, err, ym, f, fn, beta, start=start, rank0=rank0, n_finite=n_finite,
-                          worst_k=worst_k)
+    return Tally.of_chunk(x, y, ref, err, ym, case, start=start, rank0=rank0, n_finite=n_finite, worst_k=worst_k)
 
 
 def failure_reason(call, x: np.ndarray, exc: BaseException, max_calls: int = 256) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .case import Case
 from .evaluate import to_float64
 from .formats import Format
 from .jsonsafe import from_json_safe, json_safe
@@ -185,9 +186,9 @@ class Tally:
 
     @classmethod
     def of_chunk(cls, x: np.ndarray, y: np.ndarray, ref: np.ndarray, err: np.ndarray, ym: np.ndarray | None,
-                 f: Format, fn: str, beta: float, *, start: int, rank0: int, n_finite: int,
+                 case: Case, *, start: int, rank0: int, n_finite: int,
                  worst_k: int = 10, _general: bool = False) -> "Tally":
-        """Measure one chunk: inputs ``x`` (format ``f``, increasing), the target's results ``y`` and at
+        """Measure one chunk of ``case``: inputs ``x`` (its format, increasing), the target's results ``y`` and at
         −x ``ym`` (None if that call failed: the identity then fails everywhere), the correctly rounded
         ``ref`` and unsigned errors ``err`` in ulps. ``start``: the position of x[0] in the whole run;
         ``rank0``: the rank of the chunk's first finite input among the run's ``n_finite`` finite inputs.
@@ -196,6 +197,7 @@ class Tally:
         shorter path without the masks the general case needs; ``_general=True`` forces the general one
         (the tests compare the two).
         """
+        f, fn, beta = case.format, case.fn, case.beta
         xf, yf, rf = to_float64(x), to_float64(y), to_float64(ref)
         t = cls(start=start, stop=start + xf.size, n=int(xf.size))
         fin, y_fin, r_fin = np.isfinite(xf), np.isfinite(yf), np.isfinite(rf)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .case import Case
 from .evaluate import correctly_rounded, to_float64
 from .formats import Format
 from .inputs import from_ordered_keys, ordered_keys, partition_point
@@ -117,6 +118,11 @@ class Verdict:
     def path(self) -> str:
         """The instruction-set path label ("avx512", "avx2", ...; "" where none was recorded)."""
         return self.code_path.get("path", "")
+
+    @property
+    def case(self) -> Case:
+        """The format × function × (β, threshold) judged."""
+        return Case(self.format, self.fn, self.beta, self.threshold)
 
     @property
     def params(self) -> str:

@@ -9,7 +9,6 @@ on the last lines), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from typing import Sequence
@@ -81,62 +80,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _load_plugins(args: argparse.Namespace) -> None:
-    import targets
+    from softplus_cert.run import SelectionError, load_modules
 
-    for spec in args.target_module or []:
-        try:
-            targets.load_target_module(spec, strict=True)
-        except Exception as e:  # noqa: BLE001 — any plugin failure is the user's input problem here
-            raise UsageError(f"cannot load target module {spec!r}: {e}") from None
-
-
-def _select(args: argparse.Namespace):
-    """The targets, formats, functions and grid the user asked for (validated), as judge combinations."""
-    import targets
-    from oracle.formats import get_format
-    from oracle.grid import FUNCTIONS, THRESHOLDS, combinations
-
-    _load_plugins(args)
-    if args.targets:
-        try:
-            chosen = [targets.get_target(n) for n in _split(args.targets)]
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    else:
-        chosen = targets.all_targets()
-    if not args.no_isolation:
-        chosen = [_isolate(t, args) for t in chosen]
-    else:  # in this process, but sent to an exhaustive run's workers by their source, not pickled
-        from targets.locate import Located
-
-        chosen = [Located(t) for t in chosen]
-    formats = None
-    if args.dtypes:
-        try:
-            formats = [get_format(d).name for d in _split(args.dtypes)]
-        except ValueError as e:
-            raise UsageError(f"--dtypes: {e}") from None
-    functions = tuple(_split(args.functions)) if args.functions else FUNCTIONS
-    for fn in functions:
-        if fn not in FUNCTIONS:
-            raise UsageError(f"--functions: unknown function {fn!r}; choose from {', '.join(FUNCTIONS)}")
-    betas = tuple(args.betas) if args.betas else None  # None: each target's default grid
-    thresholds = tuple(args.thresholds) if args.thresholds else THRESHOLDS
-    return chosen, combinations(chosen, formats, functions, betas, thresholds)
-
-
-def _isolate(target, args: argparse.Namespace):
-    """The target behind a worker process (crash, hang and memory containment), which rebuilds it from its
-    module, entry point or built-in (targets.locate); never silently in this process (that is --no-isolation)."""
-    import targets
-    from targets.isolation import IsolatedTarget
-    from targets.locate import NotSendable
-
-    if targets.reason_unavailable(target) is not None:
-        return target
     try:
-        return IsolatedTarget(target, timeout=args.timeout, memory_limit=args.memory_limit)
-    except NotSendable as e:
+        load_modules(args.target_module or [])
+    except SelectionError as e:
+        raise UsageError(str(e)) from None
+
+
+def _selection(args: argparse.Namespace):
+    """The targets and grid the user asked for (softplus_cert.select), usage errors in one line."""
+    from softplus_cert.run import SelectionError, select
+
+    try:
+        return select(_split(args.targets) if args.targets else None, modules=args.target_module or [],
+                      formats=_split(args.dtypes) if args.dtypes else None,
+                      functions=_split(args.functions) if args.functions else None, betas=args.betas,
+                      thresholds=args.thresholds, isolation=not args.no_isolation, timeout=args.timeout,
+                      memory_limit=args.memory_limit)
+    except SelectionError as e:
         raise UsageError(str(e)) from None
 
 
@@ -198,167 +160,61 @@ def _parse_threshold(text: str):
     return t
 
 
-@contextlib.contextmanager
-def _progress_bar(total: int, quiet: bool, unit: str = "combo"):
-    """A tqdm bar on stderr (rate and time left); yields the callback to call after each item."""
-    if quiet:
-        yield None
-        return
-    from tqdm import tqdm
-
-    with tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
-        def advance(item) -> None:
-            bar.set_postfix_str(getattr(item, "id", str(item)), refresh=False)
-            bar.update()
-        yield advance
-
-
 class _Run:
-    """What a report run selected and measured, for the phases after it and the exit status."""
+    """What a command selected and measured, for the phases after it and the exit status."""
 
-    def __init__(self, chosen, combos, verdicts=(), layouts=()) -> None:
-        self.chosen, self.combos = chosen, combos
-        self.verdicts, self.layouts = list(verdicts), list(layouts)
+    def __init__(self, selection, accuracy=None) -> None:
+        self.selection, self.accuracy = selection, accuracy
+        self.verdicts = list(accuracy.verdicts) if accuracy else []
+        self.layouts = list(accuracy.layouts) if accuracy else []
         self.speed: list = []
         self.training: list = []  # reports.training records (speed phase)
-        self.page: dict | None = None  # write_html's arguments, when the page waits for the speed phase
+        self.violations: dict | None = None
 
 
-def _run_and_write(args: argparse.Namespace, certs: dict | None = None, page_now: bool = True) -> _Run:
-    """Judge the selection, write the accuracy reports into --out and print the summary; with ``certs``
-    (``certify``), the reports and the summary say whether each target's certificate holds. ``page_now=False``
-    keeps index.html for :func:`_write_page` (after the speed phase, whose training result it shows)."""
-    from pathlib import Path
+def _judge_and_write(args: argparse.Namespace, certs: dict | None = None, page_now: bool = True) -> _Run:
+    """Judge the selection (softplus_cert.run_accuracy), write the accuracy reports into --out and print the
+    summary; with ``certs`` (``certify``), the reports and the summary say whether each target's certificate
+    holds. ``page_now=False`` leaves index.html for :func:`_write_page` (after the speed phase)."""
+    from reports.accuracy import summary_table
+    from softplus_cert.certify import hold
+    from softplus_cert.run import SelectionError, run_accuracy, write_accuracy, writable
 
-    from reports.accuracy import (Interrupted, run_grid, run_layout_checks, summary_table, write_json,
-                                  write_markdown)
-    from reports.environment import environment
-
-    chosen, combos = _select(args)
-    out = Path(args.out)
+    sel = _selection(args)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"output directory {out} is not writable ({e.strerror}); pass --out DIR") from None
-    todo = [c for c in combos if not c.skip]
+        out = writable(args.out)
+    except SelectionError as e:
+        raise UsageError(str(e)) from None
     if getattr(args, "shard", None) is not None:
-        return _Run(chosen, combos, _run_shard(args, chosen, combos, todo, out))
-    big = _exhaustive_selection(args, todo)
-    print(f"judging {len(todo)} combinations of {len(chosen)} targets -> {out}", file=sys.stderr)
-    interrupted = False
-    rest = [c for c in combos if c not in big]
-    done_big = []
+        run = _Run(sel)
+        run.verdicts = _run_shard(args, sel, out)
+        return run
     with _executor(args) as executor:
-        with _progress_bar(len(todo) - len(big), args.quiet) as advance:
-            try:
-                verdicts = run_grid(rest, args.samples, args.seed, progress=advance, executor=executor)
-            except Interrupted as stop:
-                verdicts, interrupted = stop.verdicts, True
-        if not interrupted and big:
-            from reports.exhaustive import run_exhaustive_combo, verdict_of
-
-            try:
-                for c in big:
-                    rec = run_exhaustive_combo(c, out, executor=executor, chunk=args.chunk, timeout=args.timeout,
-                                               memory_limit=args.memory_limit, quiet=args.quiet)
-                    done_big.append(c)
-                    verdicts.append(verdict_of(rec))
-            except KeyboardInterrupt:
-                interrupted = True
-    if big:
-        order = {(c.target.name, c.fmt, c.fn, c.beta, c.threshold): i for i, c in enumerate(combos)}
-        verdicts.sort(key=lambda v: order[(v.target, v.format, v.fn, v.beta, v.threshold)])
-    agreement, device_agreement = [], []
-    if not interrupted:
-        from oracle.agreement import report_agreement
-
-        start = time.perf_counter()
         try:
-            agreement, device_agreement = report_agreement(combos, verdicts, args.samples, args.seed)
-        except KeyboardInterrupt:
-            interrupted = True
-        print(f"agreement between targets: {len(agreement)} matrices, {len(device_agreement)} device pair "
-              f"comparisons ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    layouts = []
-    if not interrupted and not args.skip_layout:
-        layout_combos = [c for c in todo if c.beta == 1.0 and c.threshold is None]
-        with _progress_bar(len(layout_combos), args.quiet, unit="layout check") as advance:
-            try:
-                layouts = run_layout_checks(layout_combos, args.seed, progress=advance)
-            except Interrupted as stop:
-                layouts, interrupted = stop.verdicts, True
-    env = environment(args.seed, _available(chosen, combos))
-    env["complete"] = not interrupted
-    broken = _broken_budgets(certs, verdicts, layouts)
-    write_json(out / "accuracy.json", verdicts, env, agreement=agreement, device_agreement=device_agreement,
-               layout=layouts)
-    write_markdown(out / "accuracy.md", verdicts, env, agreement=agreement, device_agreement=device_agreement,
-                   layout=layouts, certificate_violations=broken)
-    page = dict(verdicts=verdicts, env=env, agreement=agreement, device_agreement=device_agreement,
-                certificate_violations=broken)
-    if not interrupted and page_now:
-        from reports.html import write_html
-
-        write_html(out, **page)
-    if done_big:
-        from reports.exhaustive import forget_checkpoints
-
-        forget_checkpoints(out, done_big)
-    if interrupted:
-        done = sum(v.status != "unsupported" for v in verdicts)
-        print(f"interrupted: wrote the {done} of {len(todo)} combinations that finished to {out}", file=sys.stderr)
+            acc = run_accuracy(sel, out, samples=args.samples, seed=args.seed, exhaustive=args.exhaustive,
+                               executor=executor, chunk=args.chunk, timeout=args.timeout,
+                               memory_limit=args.memory_limit, layout=not args.skip_layout, quiet=args.quiet)
+        except SelectionError as e:
+            raise UsageError(str(e)) from None
+    run = _Run(sel, acc)
+    run.violations = hold(certs, acc.verdicts, acc.layouts).broken if certs is not None else None
+    written = write_accuracy(acc, out, run.violations, page=page_now)
+    if acc.interrupted:
+        done = sum(v.status != "unsupported" for v in acc.verdicts)
+        print(f"interrupted: wrote the {done} of {len(sel.todo)} combinations that finished to {out}",
+              file=sys.stderr)
         raise KeyboardInterrupt
-    summary_table(verdicts, certificate_violations=broken)
-    written = ([out / "index.html"] if page_now else []) + [out / "accuracy.md", out / "accuracy.json"]
+    summary_table(acc.verdicts, certificate_violations=run.violations)
     print("wrote " + ", ".join(map(str, written[:-1])) + f" and {written[-1]}")
-    run = _Run(chosen, combos, verdicts, layouts)
-    run.page = None if page_now else page
     return run
 
 
 def _write_page(args: argparse.Namespace, run: _Run) -> None:
     """index.html of a run whose page waited for the speed phase, with the training step beside the claim."""
-    from pathlib import Path
+    from softplus_cert.run import write_page
 
-    from reports.html import write_html
-
-    if run.page is not None:
-        path = write_html(Path(args.out), **run.page, training=run.training)
-        print(f"wrote {path}")
-
-
-def _broken_budgets(certs: dict | None, verdicts, layouts) -> dict[str, list[str]] | None:
-    """Target -> the messages of its broken budgets (None without certificates: a plain report)."""
-    if certs is None:
-        return None
-    from oracle.certificate import violations_by_target
-
-    return {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
-
-
-def _available(chosen, combos) -> list:
-    """The chosen targets that run here (an unavailable one appears among the combinations as a skip)."""
-    return [t for t in chosen if not any(c.skip for c in combos if c.target is t)]
-
-
-def _exhaustive_selection(args: argparse.Namespace, todo: list) -> list:
-    """The combinations --exhaustive streams over every bit pattern (formats up to 32 bits); [] without
-    the flag."""
-    if not getattr(args, "exhaustive", False):
-        return []
-    from reports.exhaustive import is_exhaustive
-
-    big = [c for c in todo if is_exhaustive(c)]
-    if not big:
-        raise UsageError("--exhaustive judges every input of formats up to 32 bits, and only float64 is "
-                         "selected; add --dtypes float32")
-    if any(c.fmt == "float64" for c in todo):
-        print("softplus-cert: note: float64 has 2**64 inputs: its combinations stay sampled "
-              "(--samples sets how many)", file=sys.stderr)
-    return big
+    if run.accuracy is not None and not run.accuracy.interrupted:
+        print(f"wrote {write_page(args.out, run.accuracy, run.violations, run.training)}")
 
 
 def _executor(args: argparse.Namespace):
@@ -371,37 +227,19 @@ def _executor(args: argparse.Namespace):
         raise UsageError(str(e)) from None
 
 
-def _run_shard(args: argparse.Namespace, chosen, combos, todo, out) -> list:
-    """One shard of an exhaustive run: shard-i-of-n.json in --out (not run again if it is there); the
-    verdicts of its failed combinations (those it measured are merged later)."""
-    from reports.environment import environment
-    from reports.exhaustive import (finished_shard, forget_checkpoints, is_exhaustive, run_exhaustive_combo,
-                                    shard_config, shard_path, verdict_of, write_shard)
+def _run_shard(args: argparse.Namespace, sel, out) -> list:
+    """One shard of an exhaustive run (softplus_cert.run_shard): shard-i-of-n.json in --out; the verdicts of
+    its failed combinations (those it measured are merged later)."""
+    from softplus_cert.run import SelectionError, run_shard
 
-    shard = args.shard
     if not getattr(args, "exhaustive", False):
         raise UsageError("--shard splits an exhaustive run: add --exhaustive")
-    others = sorted({c.fmt for c in todo if not is_exhaustive(c)})
-    if others:
-        raise UsageError(f"--shard splits exhaustive runs, and {', '.join(others)} cannot be one; "
-                         "add --dtypes float32")
-    if not todo:
-        raise UsageError("nothing to run: no selected target supports the selected formats here")
-    path, config = shard_path(out, shard), shard_config(todo, shard, args.chunk)
-    if finished_shard(path, shard, config):
-        print(f"shard {shard.label} is already done: {path}", file=sys.stderr)
-        return []
-    print(f"shard {shard.label} of {len(todo)} exhaustive combinations -> {path}", file=sys.stderr)
-    with _executor(args) as executor:
-        records = [run_exhaustive_combo(c, out, shard=shard, executor=executor, chunk=args.chunk,
-                                        timeout=args.timeout, memory_limit=args.memory_limit, quiet=args.quiet)
-                   for c in todo]
-    env = environment(None, _available(chosen, combos))
-    write_shard(path, shard, config, env, records)
-    forget_checkpoints(out, todo, shard)
-    print(f"wrote {path}; when all {shard.count} shards are done: softplus-cert merge "
-          f"{out}/shard-*-of-{shard.count}.json --out DIR")
-    return [verdict_of(r) for r in records if r["status"] != "ok"]
+    try:
+        with _executor(args) as executor:
+            return run_shard(sel, out, args.shard, executor=executor, chunk=args.chunk, timeout=args.timeout,
+                             memory_limit=args.memory_limit, quiet=args.quiet)
+    except SelectionError as e:
+        raise UsageError(str(e)) from None
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -412,6 +250,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from reports.accuracy import summary_table, write_json, write_markdown
     from reports.exhaustive import ShardError, merge_shards
     from reports.html import write_html
+    from softplus_cert.certify import hold
 
     certs = _certificates(args) if args.certify else None
     try:
@@ -421,16 +260,18 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env["complete"] = True
-    broken = _broken_budgets(certs, verdicts, [])
+    broken = hold(certs, verdicts).broken if certs is not None else None
     write_json(out / "accuracy.json", verdicts, env)
     write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken)
     write_html(out, verdicts, env, certificate_violations=broken)
     print(f"merged {len(env['shards'])} shards: wrote {out / 'index.html'}, {out / 'accuracy.md'} and "
           f"{out / 'accuracy.json'}", file=sys.stderr)
     summary_table(verdicts, certificate_violations=broken)
+    run = _Run(None)
+    run.verdicts = verdicts
     if certs is None:
-        return _exit_status(_Run(None, None, verdicts), 3)
-    return max(_hold_to_certificates(certs, verdicts, []), _exit_status(_Run(None, None, verdicts), 1))
+        return _exit_status(run, 3)
+    return max(_hold_to_certificates(certs, verdicts, []), _exit_status(run, 1))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -438,10 +279,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     Markdown, JSON), then time them for the speed report (unless --skip-speed). With --shard, run one
     slice of an exhaustive run instead and write its shard file (see `softplus-cert merge`)."""
     timed = args.shard is None and not args.skip_speed
-    run = _run_and_write(args, page_now=not timed)
+    run = _judge_and_write(args, page_now=not timed)
     if timed:
         try:
-            run.speed, run.training = _speed(args, run.chosen, run.combos)
+            run.speed, run.training = _speed(args, run.selection)
         finally:  # Ctrl-C or a failure while timing still leaves the page of what was judged
             _write_page(args, run)
     return _exit_status(run, 3)
@@ -465,137 +306,53 @@ def _exit_status(run: _Run, failed: int) -> int:
     return failed
 
 
-def _speed(args: argparse.Namespace, chosen=None, combos=None) -> tuple[list, list]:
-    """Time the selected targets (those of the accuracy run, when given: a target that hung or crashed
-    there is not timed in that format), then a training step with Softplus and with ReLU per framework
-    (``reports.training``; not with --skip-training), and write speed.json, speed.md and the speed plots
-    into --out; (speed records, training records)."""
+def _speed(args: argparse.Namespace, selection) -> tuple[list, list]:
+    """The speed report of the selection (softplus_cert.run_speed) into --out: (speed records, training)."""
     from pathlib import Path
 
-    import targets
-    from reports.environment import environment
-    from reports.speed import SIZES, write_speed_json, write_speed_markdown, write_speed_plots
+    from softplus_cert.run import SelectionError, run_speed
 
-    if chosen is None:
-        chosen, combos = _select(args)
-    runnable = [t for t in chosen if targets.reason_unavailable(t) is None]
-    formats = sorted({c.fmt for c in combos if not c.skip}, key=list(_format_order()).index)
-    sizes = _split(args.sizes) if getattr(args, "sizes", None) else list(SIZES)
-    for s in sizes:
-        if s not in SIZES:
-            raise UsageError(f"--sizes: unknown size {s!r}; choose from {', '.join(SIZES)}")
+    try:
+        records, training = run_speed(selection, args.out, sizes=_split(args.sizes) if args.sizes else None,
+                                      repeats=args.repeats, min_time=args.min_time,
+                                      training=not args.skip_training, timeout=args.timeout,
+                                      isolation=not args.no_isolation, quiet=args.quiet)
+    except SelectionError as e:
+        raise UsageError(str(e)) from None
     out = Path(args.out)
-    print(f"timing {len(runnable)} targets in {', '.join(formats)} -> {out}", file=sys.stderr)
-    records = []
-    with _progress_bar(len(runnable), args.quiet, unit="target") as advance:
-        for t in runnable:
-            records += _time_target(t, formats, sizes, args)
-            if advance:
-                advance(t.name)
-    env = environment(None, [getattr(t, "_target", t) for t in runnable])
-    training = [] if args.skip_training else _training(args)
-    write_speed_json(out / "speed.json", records, env, training=training or None)
-    write_speed_markdown(out / "speed.md", records, env, training=training or None)
-    write_speed_plots(out, records)
     print(f"wrote {out / 'speed.md'} and {out / 'speed.json'}")
     return records, training
-
-
-def _training(args: argparse.Namespace) -> list:
-    """The training-step benchmark (each framework in a worker of its own); failures are said, not fatal."""
-    from reports.training import run_training
-
-    start = time.perf_counter()
-    print("timing a training step with Softplus and with ReLU (torch, TensorFlow, JAX)", file=sys.stderr)
-    records = run_training(progress=None if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr)),
-                           timeout=args.timeout)
-    for r in records:
-        if r.status == "error":
-            print(f"training step not measured: {r.framework}, {r.model}: {r.reason}", file=sys.stderr)
-    print(f"training step: {sum(r.status == 'ok' for r in records)} of {len(records)} measured "
-          f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)
-    return records
-
-
-def _time_target(t, formats, sizes, args: argparse.Namespace) -> list:
-    """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
-    format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
-    from reports.speed import DIRECTIONS, SpeedRecord, run_speed, speed_job
-    from oracle.implementation import previous_failure
-
-    device = getattr(t, "device", "cpu")
-    records, timed = [], []
-    for fmt in formats:
-        gone = {d: previous_failure(t, fmt, kernels[0]) for d, kernels in DIRECTIONS.items()}  # softplus(_grad)
-        if not any(gone.values()):
-            timed.append(fmt)
-            continue
-        either = next(r for r in gone.values() if r)  # one job times both directions: skip the format
-        records += [SpeedRecord(target=t.name, device=device, format=fmt, size="-", n=0, direction=d,
-                                status="error", reason=gone[d] or either) for d in DIRECTIONS]
-    if not timed:
-        return records
-    if args.no_isolation:
-        return records + run_speed([t], timed, sizes, repeats=args.repeats, min_time=args.min_time)
-    try:
-        return records + t.run_job(speed_job, timed, sizes, args.repeats, args.min_time, timeout=args.timeout)
-    except Exception as e:  # noqa: BLE001 — a TargetFailure: the job crashed, hung or raised
-        return records + [SpeedRecord(target=t.name, device=device, format="-", size="-", n=0, direction="-",
-                                      status="error", reason=str(e))]
-
-
-def _format_order():
-    from oracle.formats import FORMATS
-
-    return FORMATS
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     """The speed report alone: elements/s and GB/s per target, format, size and direction, beside ReLU and
     a plain copy on the same framework and device."""
-    from pathlib import Path
-
-    try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"output directory {args.out} is not writable ({e.strerror}); pass --out DIR") from None
     args.betas, args.thresholds, args.functions = [1.0], [None], None
-    chosen, combos = _select(args)
-    run = _Run(chosen, combos)
-    run.speed, run.training = _speed(args, chosen, combos)
+    run = _Run(_selection(args))
+    run.speed, run.training = _speed(args, run.selection)
     return _exit_status(run, 3)
 
 
 def _certificates(args: argparse.Namespace) -> dict:
     """The built-in certificates, overridden by those given with --certificate, by target name."""
-    from pathlib import Path
+    from softplus_cert.certify import CertificateError, load_certificates
 
-    import targets
-    from oracle.certificate import CertificateError, load_certificate
-
-    certs = {}
     try:
-        for path in sorted((Path(targets.__file__).parent / "certificates").glob("*.toml")):
-            c = load_certificate(path)
-            certs[c.target] = c
-        for path in args.certificate or []:
-            c = load_certificate(path)
-            certs[c.target] = c
+        return load_certificates(args.certificate or [])
     except CertificateError as e:
         raise UsageError(str(e)) from None
-    return certs
 
 
 def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
     """Print the broken budgets and the loose ones (the summary has been printed); 0 if all hold, else 1."""
-    broken = _broken_budgets(certs, verdicts, layouts)
-    violations = [m for ms in broken.values() for m in ms]
-    loose = [line for v in verdicts for line in (certs.get(v.target) or certs.get("*")).loose(v)]
-    for line in loose:
+    from softplus_cert.certify import hold
+
+    held = hold(certs, verdicts, layouts)
+    for line in held.loose:
         print(f"loose budget (tighten it): {line}")
-    if violations:
-        print(f"FAILED: {len(violations)} budget(s) broken", file=sys.stderr)
-        for m in violations:
+    if held.violations:
+        print(f"FAILED: {len(held.violations)} budget(s) broken", file=sys.stderr)
+        for m in held.violations:
             print(f"  {m}", file=sys.stderr)
         return 1
     print("certified: every budget holds")
@@ -605,7 +362,7 @@ def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
 def _cmd_certify(args: argparse.Namespace) -> int:
     """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
     certs = _certificates(args)
-    run = _run_and_write(args, certs)
+    run = _judge_and_write(args, certs)
     code = _hold_to_certificates(certs, run.verdicts, run.layouts)
     return max(code, _exit_status(run, 1))
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from oracle.case import Case
 from oracle.execute import Executor
 from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, ExhaustiveFailed, Shard, boundary_record,
                                exhaustive_verdict, run_exhaustive)
@@ -94,7 +95,7 @@ def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, job
                                    identity=_identity(c, chunk),
                                    progress=progress, timeout=timeout, memory_limit=memory_limit)
             rec.update(status="ok", tally=tally.to_dict(),
-                       boundary=boundary_record(c.target, c.fmt, c.fn, c.beta, c.threshold))
+                       boundary=boundary_record(c.target, c.case))
         except ExhaustiveFailed as e:
             rec.update(status="error", reason=str(e))
     rec["elapsed_s"] = time.perf_counter() - start
@@ -106,7 +107,7 @@ def verdict_of(rec: dict[str, Any], tally: Tally | None = None) -> Verdict:
     if tally is None and rec.get("status") == "ok":
         tally = Tally.from_dict(rec["tally"])
     thr = from_json_safe(rec["threshold"])  # "inf" in JSON
-    return exhaustive_verdict(rec["target"], rec["format"], rec["fn"], rec["beta"], thr, tally,
+    return exhaustive_verdict(rec["target"], Case(rec["format"], rec["fn"], rec["beta"], thr), tally,
                               boundary=rec.get("boundary"), device=rec.get("device", "cpu"),
                               failure=rec.get("reason") if rec.get("status") == "error" else None,
                               elapsed_s=rec.get("elapsed_s", 0.0), code_path=rec.get("code_path"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from oracle import implementation
 
-__all__ = ["TargetRef", "NotSendable", "ref_of", "Located"]
+__all__ = ["TargetRef", "NotSendable", "ref_of"]
 
 
 class NotSendable(implementation.NotSendable):
@@ -103,22 +103,12 @@ def registry_has(target) -> bool:
         return False
 
 
-class Located:
-    """A target that runs in this process but is sent to other worker processes (a local pool's, a Dask
-    cluster's) by its :class:`TargetRef`, not pickled: what ``--no-isolation`` wraps targets in, so that a
-    plugin's target that does not pickle still reaches the workers of an exhaustive run. Everything else
-    is the target's own (attribute access goes to it)."""
+def _registry_recipe(impl):
+    """The recipe finder ``targets`` adds to the oracle (:func:`oracle.implementation.add_recipe_finder`): a
+    :class:`~targets.base.Target` by its source (:func:`ref_of`); None for any other object."""
+    from .base import Target
 
-    def __init__(self, target) -> None:
-        self._target = target
+    return ref_of(impl) if isinstance(impl, Target) else None
 
-    def __getattr__(self, name: str):
-        return getattr(self._target, name)
 
-    def __repr__(self) -> str:
-        return f"<located {self._target!r}>"
-
-    def recipe(self) -> TargetRef:
-        """How a worker process gets the target (``oracle.implementation.Recipe``); NotSendable (asked only
-        when a worker needs it: in this process the target runs whatever it is)."""
-        return ref_of(self._target)
+implementation.add_recipe_finder(_registry_recipe)

@@ -65,14 +65,15 @@ def test_oracle_float64_judge_path_one_core(benchmark, fn):
 
 def test_exhaustive_torch_cpu_float32_softplus(benchmark):
     import targets
+    from oracle.case import Case
     from oracle.exhaustive import boundary_record, exhaustive_verdict, run_exhaustive
 
     t = targets.get_target("torch-cpu")
     if targets.reason_unavailable(t):
         pytest.fail(f"torch-cpu is not available: {targets.reason_unavailable(t)}")
     tally = benchmark.pedantic(run_exhaustive, args=(t, "float32", "softplus"), kwargs={"jobs": 2}, rounds=1)
-    v = exhaustive_verdict(t.name, "float32", "softplus", 1.0, None, tally,
-                           boundary=boundary_record(t, "float32", "softplus", 1.0, None))
+    v = exhaustive_verdict(t.name, Case("float32"), tally,
+                           boundary=boundary_record(t, Case("float32")))
     benchmark.extra_info.update(values=1 << 32, jobs=2, max_ulp=v.max_ulp, mean_ulp=v.mean_ulp,
                                 correctly_rounded_fraction=v.correctly_rounded_fraction,
                                 worst=[w.x for w in v.worst[:3]], underflow_onset=v.underflow_onset)

@@ -7,6 +7,7 @@ import pytest
 
 from oracle.exhaustive import (ExhaustiveFailed, Shard, exhaustive_verdict, piece_ranges, run_exhaustive,
                                stream_values)
+from oracle.case import Case
 from oracle.formats import get_format
 from oracle.grid import Combo
 from reports.exhaustive import ShardError, merge_shards, run_exhaustive_combo, shard_config, shard_digest, write_shard
@@ -19,8 +20,8 @@ def _verdict(tally, fn="softplus", target=Faulty()):
     from oracle.exhaustive import boundary_record
     from oracle.judge import code_path_of
 
-    return exhaustive_verdict(target.name, "float16", fn, 1.0, None, tally,
-                              boundary=boundary_record(target, "float16", fn, 1.0, None),
+    return exhaustive_verdict(target.name, Case("float16", fn), tally,
+                              boundary=boundary_record(target, Case("float16", fn)),
                               code_path=code_path_of(target))
 
 

@@ -9,6 +9,7 @@ import oracle
 from oracle.exhaustive import stream_values
 from oracle.formats import get_format
 from oracle.judge import judge
+from oracle.case import Case
 from oracle.tally import Tally
 from oracle.ulp import errors_and_rounding
 from tests.scale.scale_targets import Faulty
@@ -65,8 +66,8 @@ def test_clean_path_equals_the_general_one():
     x, y, ref, err, ym = _chunk_inputs(20000, 30000)  # finite inputs, finite results: the clean path
     assert np.isfinite(x.astype(np.float64)).all() and np.isfinite(y.astype(np.float64)).all()
     kw = dict(start=20000, rank0=20000 - 1023, n_finite=2 * (f.max_bits + 1))
-    fast = Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, **kw)
-    slow = Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, _general=True, **kw)
+    fast = Tally.of_chunk(x, y, ref, err, ym, Case(f.name), **kw)
+    slow = Tally.of_chunk(x, y, ref, err, ym, Case(f.name), _general=True, **kw)
     assert fast.to_dict() == slow.to_dict()
 
 
@@ -76,7 +77,7 @@ def test_merge_is_associative_and_checks_adjacency():
     parts = []
     for a, b in ((0, 20000), (20000, 40000), (40000, 65536)):
         x, y, ref, err, ym = _chunk_inputs(a, b)
-        parts.append(Tally.of_chunk(x, y, ref, err, ym, f, "softplus", 1.0, start=a,
+        parts.append(Tally.of_chunk(x, y, ref, err, ym, Case(f.name), start=a,
                                     rank0=min(max(a - first, 0), n_fin), n_finite=n_fin))
     left = parts[0].merge(parts[1]).merge(parts[2])
     right = parts[0].merge(parts[1].merge(parts[2]))
@@ -136,7 +137,7 @@ def test_jump_candidates_are_those_of_every_pair(fn):
     y[tiny[::3]] = 0
     y[x.size // 2] *= np.float32(1.001)  # thousands of ulps, once: the rest of the six are onset pairs
     _, err = errors_and_rounding(y, x, fn, 1.0)
-    t = Tally.of_chunk(x, y, ref, err, None, f, fn, 1.0, start=100, rank0=0, n_finite=x.size)
+    t = Tally.of_chunk(x, y, ref, err, None, Case(f.name, fn), start=100, rank0=0, n_finite=x.size)
     want = _every_pair_jumps(x, y, ref, err, fn, 100)
     assert len(want) == 6 and sum(r[6] != r[7] for r in want) >= 3  # the planted onsets are among them
     assert t.jumps == want

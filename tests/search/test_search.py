@@ -108,6 +108,7 @@ def test_a_correctly_rounded_target_has_no_switch_and_stays_within_half_an_ulp()
 def test_jump_candidates_merge_exactly_whatever_the_chunking(planted):
     """A tally's jump candidates (the seams included) do not depend on how the inputs were cut."""
     from oracle.implementation import caller
+    from oracle.case import Case
     from oracle.measure import finite_before, sample_chunks, tally_chunks
 
     t = planted["undeclared-threshold"]
@@ -115,9 +116,9 @@ def test_jump_candidates_merge_exactly_whatever_the_chunking(planted):
                                          int(ordered_keys(F32, np.array([12.01], dtype=np.float32))[0])))
     call = caller(t, "softplus", 1.0, None)
     before = finite_before(x)
-    whole = tally_chunks(call, F32, "softplus", 1.0, sample_chunks(x, x.size, before), int(before[-1]), 10)
+    whole = tally_chunks(call, Case("float32"), sample_chunks(x, x.size, before), int(before[-1]), 10)
     for chunk in (7, 1000, 4096):
-        cut = tally_chunks(call, F32, "softplus", 1.0, sample_chunks(x, chunk, before), int(before[-1]), 10)
+        cut = tally_chunks(call, Case("float32"), sample_chunks(x, chunk, before), int(before[-1]), 10)
         assert cut.jumps == whole.jumps
     assert whole.jumps[0][2:4] == [12.0, float(np.nextafter(np.float32(12), np.float32(13)))]
     assert Tally.from_dict(whole.to_dict()).jumps == whole.jumps

@@ -1,0 +1,60 @@
+"""Certificates as a library: which budgets hold each target, and whether its verdicts keep them.
+
+:func:`load_certificates` reads the built-in certificates (``targets/certificates/*.toml``) and then the
+given files (a later file for the same target replaces the earlier); :func:`certificate_for` is the one
+lookup of a target's certificate (its own, else the ``"*"`` one of ``default.toml``); :func:`hold` says what
+broke and what could be tightened. Budgets and their semantics: :mod:`oracle.certificate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from oracle.certificate import Certificate, CertificateError, certificate_for, load_certificate, violations_by_target
+
+__all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certificates", "certificate_for", "hold"]
+
+
+def builtin_certificate_dir() -> Path:
+    """Where the built-in targets' certificates are installed."""
+    import targets
+
+    return Path(targets.__file__).parent / "certificates"
+
+
+def load_certificates(paths: Iterable[str | Path] = (), builtin: bool = True) -> dict[str, Certificate]:
+    """Target name → Certificate: the built-in ones (unless ``builtin`` is False), then ``paths`` in order.
+    CertificateError (one line naming file, entry and key) for a malformed file."""
+    certs: dict[str, Certificate] = {}
+    files = sorted(builtin_certificate_dir().glob("*.toml")) if builtin else []
+    for path in [*files, *map(Path, paths)]:
+        c = load_certificate(path)
+        certs[c.target] = c
+    return certs
+
+
+@dataclass
+class Holding:
+    """What holding verdicts to certificates found: ``broken`` target → messages of its broken budgets
+    ([] where it holds); ``loose`` lines naming budgets far looser than measured."""
+
+    broken: dict[str, list[str]] = field(default_factory=dict)
+    loose: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[str]:
+        return [m for ms in self.broken.values() for m in ms]
+
+    @property
+    def holds(self) -> bool:
+        return not self.violations
+
+
+def hold(certs: Mapping[str, Certificate], verdicts: Iterable, layouts: Iterable = ()) -> Holding:
+    """Every verdict and layout report held to its target's certificate (:func:`certificate_for`)."""
+    verdicts, layouts = list(verdicts), list(layouts)
+    broken = {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
+    loose = [line for v in verdicts for line in certificate_for(certs, v.target).loose(v)]
+    return Holding(broken, loose)
