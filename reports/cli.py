@@ -245,33 +245,22 @@ def _run_shard(args: argparse.Namespace, sel, out) -> list:
 def _cmd_merge(args: argparse.Namespace) -> int:
     """Merge the shard files of an exhaustive run into one report (the same verdicts as an unsharded
     run); with --certify, also hold them to the certificates (exit status 1 if a budget is broken)."""
-    from pathlib import Path
-
-    from reports.accuracy import summary_table, write_json, write_markdown
-    from reports.exhaustive import ShardError, merge_shards
-    from reports.html import write_html
-    from softplus_cert.certify import hold
+    from reports.accuracy import summary_table
+    from softplus_cert.run import SelectionError, merge_shard_files
 
     certs = _certificates(args) if args.certify else None
     try:
-        verdicts, env = merge_shards([Path(p) for p in args.shards])
-    except ShardError as e:
+        merged, written = merge_shard_files(args.shards, args.out, certs)
+    except SelectionError as e:
         raise UsageError(str(e)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    env["complete"] = True
-    broken = hold(certs, verdicts).broken if certs is not None else None
-    write_json(out / "accuracy.json", verdicts, env)
-    write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken)
-    write_html(out, verdicts, env, certificate_violations=broken)
-    print(f"merged {len(env['shards'])} shards: wrote {out / 'index.html'}, {out / 'accuracy.md'} and "
-          f"{out / 'accuracy.json'}", file=sys.stderr)
-    summary_table(verdicts, certificate_violations=broken)
+    print(f"merged {len(merged.env['shards'])} shards: wrote " + ", ".join(map(str, written[:-1])) +
+          f" and {written[-1]}", file=sys.stderr)
+    summary_table(merged.verdicts, certificate_violations=merged.violations)
     run = _Run(None)
-    run.verdicts = verdicts
+    run.verdicts = merged.verdicts
     if certs is None:
         return _exit_status(run, 3)
-    return max(_hold_to_certificates(certs, verdicts, []), _exit_status(run, 1))
+    return max(_hold_to_certificates(certs, merged.verdicts, []), _exit_status(run, 1))
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

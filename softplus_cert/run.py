@@ -32,7 +32,8 @@ from oracle.measure import CHUNK
 from oracle.workers import DEFAULT_TIMEOUT
 
 __all__ = ["SelectionError", "Selection", "AccuracyRun", "load_modules", "select", "run_accuracy", "run_shard",
-           "write_accuracy", "write_page", "run_speed", "progress_bar", "exhaustive_selection", "writable"]
+           "write_accuracy", "write_page", "run_speed", "progress_bar", "exhaustive_selection", "writable",
+           "Merged", "merge_shard_files"]
 
 
 class SelectionError(ValueError):
@@ -276,6 +277,40 @@ def run_shard(selection: Selection, out: Path | str, shard, *, executor: Executo
     print(f"wrote {path}; when all {shard.count} shards are done: softplus-cert merge "
           f"{out}/shard-*-of-{shard.count}.json --out DIR")
     return [verdict_of(r) for r in records if r["status"] != "ok"]
+
+
+@dataclass
+class Merged:
+    """The report of merged shard files: its verdicts, environment and (with certificates) broken budgets."""
+
+    verdicts: list
+    env: dict[str, Any]
+    violations: dict[str, list[str]] | None = None
+
+
+def merge_shard_files(paths: Sequence[str | Path], out: Path | str, certificates: dict | None = None
+                      ) -> tuple[Merged, list[Path]]:
+    """The shard files of one exhaustive run merged into its report in ``out`` (the verdicts an unsharded run
+    gives; ``reports.exhaustive.merge_shards`` checks that they belong together and cover everything once),
+    held to ``certificates`` when given: (the merge, the paths written). SelectionError for shard files that
+    do not merge."""
+    from reports.accuracy import write_json, write_markdown
+    from reports.exhaustive import ShardError, merge_shards
+    from reports.html import write_html
+
+    from .certify import hold
+
+    try:
+        verdicts, env = merge_shards([Path(p) for p in paths])
+    except ShardError as e:
+        raise SelectionError(str(e)) from None
+    out = writable(Path(out))
+    env["complete"] = True
+    broken = hold(certificates, verdicts).broken if certificates is not None else None
+    write_json(out / "accuracy.json", verdicts, env)
+    write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken)
+    page = write_html(out, verdicts, env, certificate_violations=broken)
+    return Merged(verdicts, env, broken), [page, out / "accuracy.md", out / "accuracy.json"]
 
 
 def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list[str]] | None = None,
