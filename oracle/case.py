@@ -14,7 +14,20 @@ from dataclasses import dataclass
 from .evaluate import check_params
 from .formats import Format, get_format
 
-__all__ = ["Case"]
+__all__ = ["Case", "params_text", "slug_text"]
+
+
+def params_text(beta: float, threshold: float | None) -> str:
+    """β and threshold as people write them: "beta=1, threshold=default"."""
+    t = "default" if threshold is None else f"{threshold:g}"
+    return f"beta={beta:g}, threshold={t}"
+
+
+def slug_text(fmt: str, fn: str, beta: float, threshold: float | None) -> str:
+    """"float32-softplus-b1-tdefault": a combination in file names and test ids (any strings: a skipped
+    combination's format is "-")."""
+    t = "default" if threshold is None else f"{threshold:g}"
+    return f"{fmt}-{fn}-b{beta:g}-t{t}"
 
 
 @dataclass(frozen=True)
@@ -49,8 +62,7 @@ class Case:
     @property
     def params(self) -> str:
         """β and threshold as people write them: "beta=1, threshold=default"."""
-        t = "default" if self.threshold is None else f"{self.threshold:g}"
-        return f"beta={self.beta:g}, threshold={t}"
+        return params_text(self.beta, self.threshold)
 
     @property
     def label(self) -> str:
@@ -60,8 +72,7 @@ class Case:
     @property
     def slug(self) -> str:
         """"float32-softplus-b1-tdefault": for file names and test ids."""
-        t = "default" if self.threshold is None else f"{self.threshold:g}"
-        return f"{self.fmt}-{self.fn}-b{self.beta:g}-t{t}"
+        return slug_text(self.fmt, self.fn, self.beta, self.threshold)
 
     def is_default(self) -> bool:
         """β = 1 at the implementation's default threshold: the parameters a summary shows."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .case import Case
+from .case import Case, slug_text
 from .formats import FORMATS
 from .implementation import reason_unavailable
 
@@ -32,8 +32,7 @@ class Combo:
 
     @property
     def id(self) -> str:
-        t = "default" if self.threshold is None else f"{self.threshold:g}"
-        return f"{self.target.name}-{self.fmt}-{self.fn}-b{self.beta:g}-t{t}"
+        return f"{self.target.name}-{slug_text(self.fmt, self.fn, self.beta, self.threshold)}"
 
 
 def combinations(targets, formats=None, functions=FUNCTIONS, betas=None,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .case import Case
+from .case import Case, params_text
 from .evaluate import correctly_rounded, to_float64
 from .formats import Format
 from .inputs import from_ordered_keys, ordered_keys, partition_point
@@ -127,8 +127,7 @@ class Verdict:
     @property
     def params(self) -> str:
         """β and threshold as people write them: "beta=1, threshold=default"."""
-        t = "default" if self.threshold is None else f"{self.threshold:g}"
-        return f"beta={self.beta:g}, threshold={t}"
+        return params_text(self.beta, self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict: non-finite floats become the strings "inf", "-inf", "nan"."""
