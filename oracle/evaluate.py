@@ -1,8 +1,8 @@
 """Correctly rounded softplus and sigmoid for whole arrays: input checks, then the cheapest sure method.
 
 Per element, in order: NaN and ±inf by their limits; the float64 fast path (:mod:`oracle.fast`) for
-formats narrower than float64, where its enclosure decides the rounding; everything else by Ziv's loop
-on rigorous enclosures (:mod:`oracle.exact`). Exhaustive float16/bfloat16 tables at β = 1 come from the
+formats narrower than float64, or the double-word one (:mod:`oracle.fast64`) for float64, where its
+enclosure decides the rounding; everything else by Ziv's loop on rigorous enclosures (:mod:`oracle.exact`). Exhaustive float16/bfloat16 tables at β = 1 come from the
 on-disk cache (:mod:`oracle.cache`).
 """
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from . import cache
 from .exact import correctly_rounded_bits
+from . import fast64
 from .fast import round_fast
 from .formats import Format, format_of, get_format
 
@@ -60,7 +61,7 @@ def compute_bits(xf: np.ndarray, beta: float, fn: str, fmt: Format, backend: str
     """Bit patterns (``fmt.uint``) of f(x) correctly rounded into ``fmt``; ``xf`` is float64, 1-D.
 
     No cache: this is what the cache is built from. ``backend="mpmath"`` decides every finite element
-    with mpmath.iv instead of the fast path and arb (the slow cross-check).
+    with mpmath.iv instead of the fast paths and arb (the slow cross-check).
     """
     xf = np.ascontiguousarray(xf, dtype=np.float64).ravel()
     out = np.empty(xf.shape, dtype=fmt.uint)
@@ -68,6 +69,8 @@ def compute_bits(xf: np.ndarray, beta: float, fn: str, fmt: Format, backend: str
         xs = xf[start:start + _CHUNK]
         if fmt.p < 53 and backend == "arb":
             bits, done = round_fast(xs, beta, fn, fmt)
+        elif fmt.p == 53 and backend == "arb":
+            bits, done = fast64.rounding(*fast64.enclose(xs, beta, fn))
         else:
             bits, done = np.zeros(xs.shape, fmt.uint), np.zeros(xs.shape, bool)
         special = ~np.isfinite(xs)

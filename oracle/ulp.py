@@ -10,7 +10,8 @@ a failure of its own kind that callers must count, never average. A finite y whe
 or NaN (x NaN) is inf.
 
 Accuracy: the reported error is within 2**-20 ulp of the true one (the reference is enclosed that tightly
-and its binade is decided exactly, falling back to arb where the float64 enclosure cannot tell).
+and its binade is decided exactly, falling back to arb where the float64 enclosure — for float64 results
+the double-word one of :mod:`oracle.fast64`, within 2**-24 ulp — cannot tell).
 
 The binade of sigmoid near 1/2. An enclosure [lo, hi] of f(x) that straddles a power of two leaves the
 binade — and so the ulp — of f(x) undecided, and such elements go to arb. For sigmoid(βx) that happens for
@@ -27,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .evaluate import check_beta, check_fn, compute_bits, correctly_rounded, to_float64
+from . import fast64
 from .exact import rounded_and_error
 from .fast import enclose_f64, round_enclosure
 from .formats import Format, format_of
@@ -95,7 +97,8 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
     the bits are wanted), and with ``want_bits`` the correctly rounded bit patterns of f(x) too.
 
     One enclosure serves both: the float64 one of :mod:`oracle.fast` for formats narrower than float64
-    where it is tight enough, else :func:`oracle.exact.rounded_and_error` per element.
+    where it is tight enough, the double-word one of :mod:`oracle.fast64` for float64, else
+    :func:`oracle.exact.rounded_and_error` per element.
     """
     err = np.empty(y.shape, dtype=np.float64)
     bits = np.empty(y.shape, dtype=fmt.uint) if want_bits else None
@@ -118,7 +121,13 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
             # y - mid in float64 errs by ≤ 2**-53 relative: far below the 2**-20 ulp promised.
             err[:] = (y - mid) * pow2(-k)
     else:
-        todo = np.ones(y.shape, dtype=bool)
+        vh, vl, ok = fast64.enclose(x, beta, fn)
+        err[:], known = fast64.ulp_errors(y, x, vh, vl, ok, fn)
+        todo = ~known
+        if want_bits:
+            b, decided = fast64.rounding(vh, vl, ok)
+            bits[:] = b
+            todo |= ~decided
     for i in np.flatnonzero(todo):
         b, err[i] = rounded_and_error(float(x[i]), float(y[i]), beta, fn, fmt, extra_bits=_EXTRA_BITS + 8)
         if want_bits:
