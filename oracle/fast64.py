@@ -34,25 +34,29 @@ an element):
 3. **Main**, 2**-30 ≤ ah ≤ 660 and not the upper tail.
    * e = e**-a. m = rint(ah·1024/ln 2) < 2**20; ln2/1024 = L1 + L2 + L3 with L1, L2 of 32 bits (so m·L1
      and m·L2 are exact) and |L1 + L2 + L3 − ln2/1024| ≤ 2**-127; r = a − m·ln2/1024 is accumulated by
-     two-sums (exact) and one final addition of terms ≤ 2**-43, so |r − r̂| ≤ 2**-95 and
+     two-sums (exact) and three roundings of terms ≤ 2**-43.4, so |r − r̂| ≤ 2**-94 and
      |r| ≤ (1/2 + 2**-31)·ln2/1024 < 2**-11.5. e = 2**-k · T_j · P(r) with m = 1024k + j,
      T_j = 2**(−j/1024) as a double word from the table (error ≤ u²), and P(r) = Σ_{n≤6} (−r)**n/n!,
      truncated at ≤ r⁷/7! < 2**-93. P's terms of degree ≥ 3 are a plain float64 Horner tail Q at rh
-     (|Q| ≤ 1/6, error ≤ 4u|Q|, contributing ≤ r³·4u/6 < 2**-88; evaluating it at rh instead of r costs
-     ≤ (r²/2)·|rl| < 2**-88.5); degrees 0–2 are three double-word Horner steps (6 operations, ≤ 6·OP).
-     Scaling by 2**-k is exact (a subnormal low part loses ≤ 2**-1075 ≤ 2**-122 e, since e ≥ 2**-953).
-     So e is known to ε_e ≤ 2**-88 + 2**-88.5 + 2**-93 + 2**-95 + 8·OP + u² < 2**-86.7 relative.
+     (|Q| ≤ 1/6, error ≤ 4u|Q| — rounded coefficients, the last addition, and products ≤ 2**-16 of it —
+     contributing ≤ r³·4u/6 < 2**-88; evaluating Q at rh instead of r costs ≤ r³·|Q'|·|rl| < 2**-103);
+     degrees 0–2 are three double-word Horner steps in the full r (6 operations, ≤ 6·OP). Scaling by
+     2**-k is exact (a subnormal low part loses ≤ 2**-1075 ≤ 2**-122 e, since e ≥ 2**-953). So e is known
+     to ε_e ≤ 2**-88 + 2**-93 + 2**-94 + 2**-103 + 8·OP + u² < 2**-87.5 relative.
    * softplus: L = log1p(e) = −log c_j + log1p(r'), j = rint(1024·eh), c_j ≈ 1/(1 + j/1024) rounded to
      21 bits (so c_j − 1 and eh·c_j are exact), r' = (1 + e)c_j − 1 computed as (c_j − 1) + eh·c_j +
      el·c_j (for j = 0 exactly r' = e, so small e keeps its full relative accuracy), |r'| ≤ 2**-11 +
      2**-21 + 2**-32 < 2**-10.99. log1p(r') = Σ_{n≤8} (−1)**(n+1) r'**n/n, truncated at ≤ r'**9/9 <
-     2**-91·|r'|; terms of degree ≥ 4 are a float64 tail (≤ r'³·4u/4 < 2**-86 |r'|), degrees 1–3 are
-     double-word steps (1/3 as a double word). For j ≥ 1, −log c_j ≥ 2**-10.5 > 2|log1p(r')|, so the
-     absolute errors above count at most 3× relative to L; an error η in e moves L by ≤ η·e/(1+e) ≤ ηL.
-     Thus L errs by ≤ ε_e + 3·(2**-86 + 2**-91 + 2**-93 + 6·OP) < 2**-84 relative. Then L/β (one
-     operation) and max(x, 0) + L/β (one operation, both terms ≥ 0) add 2·OP.
+     2**-91·|r'|; terms of degree ≥ 4 are a float64 tail (error ≤ r'**4·4u/4, i.e. < 2**-86 |r'|),
+     degrees 1–3 are double-word steps in the full r' (1/3 as a double word; 7 operations on values
+     ≤ 1, scaled by |r'|). These errors are ≤ (2**-86 + 2**-91 + 8·OP)·|r'| absolutely, plus u² of
+     |log c_j| from the table and OP of L for the final sum. For j = 0 they are relative to L ≈ r' = e
+     already; for j ≥ 1, e ≥ (j − 1/2)/1024 ≥ 2**-11, so L > 2**-11.01 while |r'| < 2**-10.99, and they
+     stay below 2**-85.8 of L. An error η in e moves L by ≤ η·e/(1+e) ≤ ηL. Thus L errs by
+     ≤ ε_e + 2**-85.8 < 2**-85 relative. Then L/β (one operation) and max(x, 0) + L/β (one operation,
+     both terms ≥ 0) add 2·OP.
    * sigmoid: 1/(1 + e) or e/(1 + e), one addition and one division (2·OP); an error η in e moves them
-     by ≤ η relative. So ≤ 2**-86.
+     by ≤ η relative. So ≤ 2**-87.
    Intermediate underflow: a Dekker product or low part that leaves the normal range errs by at most
    2**-1074 absolutely; in this region every quantity it feeds is ≥ 2**-953 (e, L, or a sum ≈ 1), and
    fewer than 64 such errors occur, so they cost < 2**-115 relative.
@@ -62,7 +66,7 @@ an element):
    near or below 2**-900, a few parts in 10⁴ of bit-uniform samples).
 
 Finally v must be finite and ≥ 2**-900 (or the lower tail's 0) to be claimed. The worst total is
-2**-84 + 2**-101 + 2**-115 < 2**-83.9: W = 2**-80 leaves a factor 15 for what this proof might miss,
+2**-85 + 2**-101 + 2**-115 < 2**-84.9: W = 2**-80 leaves a factor 29 for what this proof might miss,
 and the tests check the claim against arb and mpmath on every region's boundaries, a bit-uniform sample
 and hypothesis searches; planted faults (a smaller W, a dropped polynomial term) make them fail.
 
@@ -88,7 +92,7 @@ from .doubleword import (dw_div_dw, dw_div_fp, dw_plus_dw, dw_plus_fp, dw_times_
 __all__ = ["W", "ABSOLUTE", "RADIUS_ULPS", "TINY", "UPPER", "MAIN_MAX", "MIN_RESULT", "BETA_RANGE",
            "enclose", "rounding", "ulp_errors", "midpoint_distance", "ieee_arithmetic", "tables"]
 
-#: The claimed relative bound (see the module doc: the proof gives < 2**-83.9).
+#: The claimed relative bound (see the module doc: the proof gives < 2**-84.9).
 W = 2.0 ** -80
 #: The claimed absolute bound, for results that underflow below every float64 (the lower tail).
 ABSOLUTE = 2.0 ** -1100
