@@ -431,6 +431,8 @@ def _add_isolation_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
+    from oracle.inputs import DEFAULT_SAMPLES  # the one place the sample sizes are set
+
     p.add_argument("--targets", action="append", metavar="NAMES",
                    help="comma-separated target names (default: every available target)")
     p.add_argument("--target-module", action="append", metavar="SPEC",
@@ -443,7 +445,8 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--thresholds", type=_parse_threshold, nargs="+", metavar="T",
                    help="thresholds for targets that take one: numbers, inf, default (default: default 0 inf)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
-                   help="float32/float64 sample size (default: 20000 / 5000, plus boundary sets)")
+                   help="float32/float64 sample size (default: {} / {}, plus boundary sets)".format(
+                       *(f"{DEFAULT_SAMPLES[name]:,}" for name in ("float32", "float64"))))
     p.add_argument("--seed", type=int, default=0, help="seed of the sampled inputs (default 0)")
     p.add_argument("--out", default="reports/latest", metavar="DIR",
                    help="output directory (default reports/latest)")
