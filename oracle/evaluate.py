@@ -69,7 +69,7 @@ def compute_bits(xf: np.ndarray, beta: float, fn: str, fmt: Format, backend: str
         xs = xf[start:start + _CHUNK]
         if fmt.p < 53 and backend == "arb":
             bits, done = round_fast(xs, beta, fn, fmt)
-        elif fmt.p == 53 and backend == "arb":
+        elif fmt.p == 53 and backend == "arb" and xs.size >= fast64.MIN_BATCH:
             bits, done = fast64.rounding(*fast64.enclose(xs, beta, fn))
         else:
             bits, done = np.zeros(xs.shape, fmt.uint), np.zeros(xs.shape, bool)

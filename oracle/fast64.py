@@ -81,7 +81,7 @@ otherwise sigmoid's f < 1 and sign(f − 1/2) = sign(x) decide, or nothing does 
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import mpmath
 import numpy as np
@@ -89,7 +89,7 @@ import numpy as np
 from .doubleword import (dw_div_dw, dw_div_fp, dw_plus_dw, dw_plus_fp, dw_times_dw, dw_times_fp,
                          fast_two_sum, horner_fp, two_prod, two_sum)
 
-__all__ = ["W", "ABSOLUTE", "RADIUS_ULPS", "TINY", "UPPER", "MAIN_MAX", "MIN_RESULT", "BETA_RANGE",
+__all__ = ["W", "ABSOLUTE", "RADIUS_ULPS", "TINY", "UPPER", "MAIN_MAX", "MIN_RESULT", "BETA_RANGE", "MIN_BATCH",
            "enclose", "rounding", "ulp_errors", "midpoint_distance", "ieee_arithmetic", "tables"]
 
 #: The claimed relative bound (see the module doc: the proof gives < 2**-84.9).
@@ -108,6 +108,10 @@ MAIN_MAX = 660.0
 MIN_RESULT = 2.0 ** -900
 #: β outside this range is never claimed (the splittings and quotients could leave the normal range).
 BETA_RANGE = (2.0 ** -900, 2.0 ** 900)
+#: Arrays shorter than this are cheaper in arb, element by element (~50 µs each), than through the
+#: vectorized path's fixed cost of a few hundred NumPy calls (~0.5 ms): bisections and searches ask for one
+#: or two values at a time.
+MIN_BATCH = 16
 
 _TABLE_BITS = 10  # 1024 entries of 2**(−j/1024) and of the log1p reduction
 _N = 1 << _TABLE_BITS
@@ -146,6 +150,7 @@ def _double_words(values) -> tuple[np.ndarray, np.ndarray]:
     return np.array(hi), np.array(lo)
 
 
+@lru_cache(maxsize=64)
 def _log2_over(beta: float) -> tuple[float, float]:
     """log(2)/β as a double word (mpmath, 320 bits)."""
     with mpmath.workprec(_PREC):

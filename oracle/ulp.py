@@ -120,7 +120,7 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
             mid = lo + (hi - lo) / 2
             # y - mid in float64 errs by ≤ 2**-53 relative: far below the 2**-20 ulp promised.
             err[:] = (y - mid) * pow2(-k)
-    else:
+    elif x.size >= fast64.MIN_BATCH:
         vh, vl, ok = fast64.enclose(x, beta, fn)
         err[:], known = fast64.ulp_errors(y, x, vh, vl, ok, fn)
         todo = ~known
@@ -128,6 +128,8 @@ def _finite_errors(y: np.ndarray, x: np.ndarray, fn: str, beta: float, fmt: Form
             b, decided = fast64.rounding(vh, vl, ok)
             bits[:] = b
             todo |= ~decided
+    else:
+        todo = np.ones(y.shape, dtype=bool)
     for i in np.flatnonzero(todo):
         b, err[i] = rounded_and_error(float(x[i]), float(y[i]), beta, fn, fmt, extra_bits=_EXTRA_BITS + 8)
         if want_bits:
