@@ -2,8 +2,8 @@
 
 Per element, in order: NaN and ±inf by their limits; the float64 fast path (:mod:`oracle.fast`) for
 formats narrower than float64, or the double-word one (:mod:`oracle.fast64`) for float64, where its
-enclosure decides the rounding; everything else by Ziv's loop on rigorous enclosures (:mod:`oracle.exact`). Exhaustive float16/bfloat16 tables at β = 1 come from the
-on-disk cache (:mod:`oracle.cache`).
+enclosure decides the rounding; everything else by Ziv's loop on rigorous enclosures (:mod:`oracle.exact`).
+Exhaustive float16/bfloat16 tables at β = 1 come from the on-disk cache (:mod:`oracle.cache`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import math
 
 import numpy as np
 
-from . import cache
+from . import cache, fast64
 from .exact import correctly_rounded_bits
-from . import fast64
 from .fast import round_fast
 from .formats import Format, format_of, get_format
 

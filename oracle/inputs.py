@@ -31,12 +31,11 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from . import softplus, softplus_grad
+from . import fast64, softplus, softplus_grad
 from .evaluate import check_beta, check_fn, to_float64
-from .ulp import ulp_exponent_f64
-from . import fast64
 from .fast import enclose_f64
 from .formats import Format, get_format
+from .ulp import ulp_exponent_f64
 
 __all__ = [
     "InputSet",
@@ -53,7 +52,7 @@ __all__ = [
 ]
 
 #: Sample sizes of sampled (non-exhaustive) input sets when ``n`` is not given: small enough that the
-#: default test run stays fast; larger runs pass ``n``.
+#: default test run stays fast (float64's double-word oracle judges 200,000 in ~0.1 s); larger runs pass ``n``.
 DEFAULT_SAMPLES: dict[str, int] = {"float32": 20_000, "float64": 200_000}
 
 #: How many near-midpoint inputs a boundary set holds, and the pools they are chosen from.

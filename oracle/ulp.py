@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluate import check_beta, check_fn, compute_bits, correctly_rounded, to_float64
 from . import fast64
+from .evaluate import check_beta, check_fn, compute_bits, correctly_rounded, to_float64
 from .exact import rounded_and_error
 from .fast import enclose_f64, round_enclosure
 from .formats import Format, format_of
