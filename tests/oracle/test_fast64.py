@@ -213,15 +213,20 @@ def test_float64_ulp_errors_match_arb(fn):
 
 def test_sigmoid_binade_rules_at_one_half_and_one():
     # 1/2 ± tiny: the binade (and so the ulp) follows the sign of x; near 1 it is the binade below
-    x = np.array([-5e-324, 5e-324, 0.0, 1e-300, -1e-300, 100.0, 800.0])
-    vh, vl, ok = fast64.enclose(x, 1.0, "softplus_grad")
-    y = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0])
-    err, known = fast64.ulp_errors(y, x, vh, vl, ok, "softplus_grad")
-    assert known.all()
-    for i in range(x.size):  # against exact fractions: (y − f)/ulp(f)
-        f = exact_fraction(float(x[i]), 1.0, "softplus_grad")
-        ulp = Fraction(2) ** (-54 if f < Fraction(1, 2) else -53)
-        assert abs(Fraction(err[i]) - (Fraction(y[i]) - f) / ulp) < Fraction(1, 2 ** 24)
+    x0 = np.array([-5e-324, 5e-324, 0.0, 1e-300, -1e-300, -1e-100, 1e-30, 100.0, 300.0])
+    centre = np.array([0.5] * 7 + [1.0] * 2)
+    for step in (-2, -1, 0, 1):  # results a few quanta of 2**-54 around the centre: the ulp decides the error
+        x = x0.copy()
+        y = centre + step * 2.0 ** -54
+        vh, vl, ok = fast64.enclose(x, 1.0, "softplus_grad")
+        err, known = fast64.ulp_errors(y, x, vh, vl, ok, "softplus_grad")
+        assert known.all()
+        for i in range(x.size):  # against exact fractions: (y − f)/ulp(f)
+            # below 1e-100, 1/2 + x/4 is f to far under an ulp (and 600 bits of mpmath would round f to 1/2)
+            xi = float(x[i])
+            f = Fraction(1, 2) + Fraction(xi) / 4 if abs(xi) < 1e-100 else exact_fraction(xi, 1.0, "softplus_grad")
+            ulp = Fraction(2) ** (-54 if f < Fraction(1, 2) else -53)
+            assert abs(Fraction(err[i]) - (Fraction(y[i]) - f) / ulp) < Fraction(1, 2 ** 24), (x[i], y[i])
 
 
 def test_nothing_is_claimed_without_ieee_arithmetic(monkeypatch):
