@@ -9,6 +9,7 @@ Files are written atomically (temporary file, then rename): an interrupted run n
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import sys
@@ -86,11 +87,26 @@ def run_layout_checks(combos: Iterable[Combo], seed: int,
     return out
 
 
+def read_report(path: Path) -> dict[str, Any]:
+    """The JSON document of an accuracy report: ``path`` is an accuracy.json, a gzip-compressed one
+    (``.gz``), or a report folder holding either."""
+    path = Path(path)
+    if path.is_dir():
+        found = [p for p in (path / "accuracy.json", path / "accuracy.json.gz") if p.exists()]
+        if not found:
+            raise ValueError(f"{path}: no accuracy.json or accuracy.json.gz in this folder")
+        path = found[0]
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def load_layout(path: Path) -> list:
     """The layout reports of an accuracy.json ([] for a report without them)."""
     from oracle.consistency import LayoutReport
 
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc = read_report(path)
     reports = [LayoutReport.from_dict(d) for d in doc.get("layout", [])]
     if doc.get("schema") == _SCHEMA_3:  # no path recorded: the machine's (see load_json)
         inferred = _schema_3_path(doc["environment"], path)
@@ -132,7 +148,7 @@ def load_json(path: Path, *, agreement: bool = False):
     A report of schema 3 is read as schema 4: its verdicts record no instruction-set path, so each gets
     the path of the machine it ran on, as its torch-cpu target recorded it (``torch.cpu_capability``
     in the environment); ValueError where that is not there to read."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc = read_report(path)
     if doc.get("schema") not in (REPORT_SCHEMA, _SCHEMA_4, _SCHEMA_3):
         raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected {REPORT_SCHEMA!r}")
     verdicts, env = [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]

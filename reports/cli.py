@@ -382,19 +382,21 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     from reports.accuracy import load_json, load_layout
     from reports.draft import draft_certificate
 
-    reports, names = [], set()
+    reports, names, machines = [], set(), []
     for report in args.report:
         try:
-            verdicts, _env = load_json(Path(report))
+            verdicts, env = load_json(Path(report))
             layouts = load_layout(Path(report))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"cannot read report {report}: {e}") from None
         names |= {v.target for v in verdicts if v.status == "ok"}
         reports.append((verdicts, layouts))
+        machines.append(env.get("machine") or f"{env.get('cpu', 'unknown CPU')}, {str(env.get('date', ''))[:10]}")
     if args.target not in names:
         raise UsageError(f"no measurements of {args.target!r} in {', '.join(args.report)}; measured: "
                          f"{', '.join(sorted(names)) or 'nothing'}")
-    text = draft_certificate(args.target, *reports[0], *reports[1:])
+    model = _error_model(args.target, getattr(args, "target_module", None) or [])
+    text = draft_certificate(args.target, *reports[0], *reports[1:], model=model, machines=machines)
     if args.out:
         from reports.accuracy import atomic_write_text
 
@@ -402,6 +404,22 @@ def _cmd_draft(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def _error_model(name: str, modules: list[str]):
+    """The target's error model (None where it states none, or where the target is not known here: a
+    plugin not loaded with --target-module)."""
+    import targets
+
+    for spec in modules:
+        try:
+            targets.load_target_module(spec)
+        except Exception as e:  # noqa: BLE001 — the author's module failing to load is a usage error
+            raise UsageError(f"cannot load target module {spec}: {type(e).__name__}: {e}") from None
+    try:
+        return targets.get_target(name).error_model()
+    except (KeyError, LookupError, ValueError):
+        return None
 
 
 def _add_speed_options(p: argparse.ArgumentParser) -> None:
@@ -424,10 +442,12 @@ def _add_isolation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-isolation", action="store_true",
                    help="run targets in this process (faster start; a crash or hang then ends the run); without "
                         "it each target runs in a worker that loads it from its module, entry point or built-in")
-    p.add_argument("--max-isa", choices=("avx2",), default=None,
-                   help="hold every framework to this instruction-set path (ATEN_CPU_CAPABILITY, "
-                        "NPY_DISABLE_CPU_FEATURES, ONEDNN_MAX_CPU_ISA, XLA_FLAGS: targets.cpu_path.AVX2_CAP); "
-                        "the command runs again in a process with that environment")
+    from targets.cpu_path import CAP_LEVELS
+
+    p.add_argument("--max-isa", choices=CAP_LEVELS, default=None,
+                   help="hold every framework to this CPU family or below (ATEN_CPU_CAPABILITY, "
+                        "NPY_DISABLE_CPU_FEATURES, ONEDNN_MAX_CPU_ISA, XLA_FLAGS: targets.cpu_path.CAPS), with "
+                        "compile caches of its own; the command runs again in a process with that environment")
 
 
 def _add_selection(p: argparse.ArgumentParser) -> None:
@@ -531,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--report", required=True, action="append", metavar="PATH",
                    help="accuracy.json of a report run (repeatable: one per instruction-set path)")
     d.add_argument("--target", required=True, metavar="NAME", help="the target to draft for")
+    d.add_argument("--target-module", action="append", metavar="SPEC",
+                   help="load the target from this .py file or module (for its error model; repeatable)")
     d.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     d.set_defaults(run=_cmd_draft)
 
@@ -565,7 +587,7 @@ def _rerun_capped(args: argparse.Namespace, argv: Sequence[str] | None) -> int |
 
     from targets.cpu_path import capped_environ
 
-    env = capped_environ()
+    env = capped_environ(cap)
     env["SOFTPLUS_CERT_MAX_ISA"] = cap
     rest = list(sys.argv[1:] if argv is None else argv)
     return subprocess.call([sys.executable, "-m", "reports.cli", *rest], env=env)

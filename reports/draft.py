@@ -6,19 +6,28 @@ allowance (non-finite, NaN, monotonicity, properties, layout) the measured count
 states what was measured and why it deviates (overflow onset, flush to zero, a switch jump with the safe
 threshold). Review it before committing: a budget is a promise.
 
-Several reports, one per instruction-set path (``Verdict.path``: e.g. one run native on an AVX-512 machine
-and one capped at AVX2), give one certificate that holds on all of them. Where every path measured the same
-budget, one entry without a path selector holds everywhere. Where they differ, a first entry holds the
-largest figure of each key over the paths (so a path that was not measured, say arm64, gets the loosest
-known budget), and one entry per path, selected by ``path``, sets every key to that path's own measurement
-with the reason naming the path: a loose-budget notice then compares with what that path measured. Where
-the loosest figures are not loose for any path (counts a few inputs apart, both within the 10% margin), the
-first entry alone is written, its reason giving each path's measurement.
+Several reports, one per instruction-set path (``Verdict.path``: the kernels each framework dispatched, e.g.
+NumPy's ``avx512_spr`` natively on a Sapphire Rapids and ``x86_v3`` capped at AVX2), give one certificate that
+holds on all of them, and on the paths nobody measured:
+
+* the measured paths: one entry per group of paths with the same figures, selected by ``path`` (a label or a
+  list), every key set to that measurement, ``measured_on`` naming each path and the machine it ran on; a
+  loose-budget notice then compares with what that path measured;
+* every other path (arm64, a dispatch target NumPy adds next year, a CPU above any measured): a first,
+  path-less entry. Where the target states how it computes and what its kernels promise
+  (``Target.error_model()``, :mod:`targets.error_models`), its ulp budgets are **derived**: the largest error
+  of any implementation within those bounds (:mod:`oracle.derive`), never below a measured path's; its
+  counts and flags, which no kernel bound limits, are the loosest measured path's; ``derived_for`` says so
+  and the reason gives the derivation. Where the target states no bound, the loosest measured figures stand
+  for every other path, and the entry says it is not derived. One measured group and no derivation: that
+  single entry, path-less, serves both.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from oracle.certificate import Certificate, limits_in_force
 from oracle.judge import Verdict
@@ -141,19 +150,73 @@ def _value(v: object) -> str:
         else str(v)
 
 
-def _entry(sel: list[str], limits: dict[str, object], why: str) -> list[str]:
+def _entry(sel: list[str], limits: dict[str, object], why: str, measured_on: list[str] | None = None,
+           derived_for: str | None = None) -> list[str]:
+    meta = []
+    if measured_on:
+        meta.append("measured_on = [" + ", ".join(_toml_str(m) for m in measured_on) + "]")
+    if derived_for:
+        meta.append(f"derived_for = {_toml_str(derived_for)}")
     return ["[[budget]]", *sel, *(f"{k} = {_value(limits[k])}" for k in _KEY_ORDER if k in limits),
-            f"reason = {_toml_str(why)}", ""]
+            f"reason = {_toml_str(why)}", *meta, ""]
 
 
-def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more) -> str:
+def derived_inputs(fmt: str, beta: float) -> np.ndarray:
+    """The inputs a derivation takes its maximum over: every finite value of an 8- or 16-bit format; for
+    float32 and float64 a bit-uniform sample (2**20 resp. 2**17, seed 0: every binade) and 2**16 evenly spaced
+    values over |βx| <= 64, where the formulas switch, cancel and underflow."""
+    from oracle.formats import get_format
+    from oracle.inputs import bit_uniform, every_value
+
+    f = get_format(fmt)
+    if f.bits <= 16:
+        return every_value(f)
+    with np.errstate(all="ignore"):
+        grid = np.linspace(-64.0 / beta, 64.0 / beta, 1 << 16).astype(f.dtype)
+    return np.concatenate([bit_uniform(f, 1 << (20 if f.bits == 32 else 17), 0), grid])
+
+
+def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cache: dict) -> tuple[dict, str]:
+    """The path-less entry's limits and reason where ``model`` states its kernels' bounds."""
+    from oracle.derive import budget, derive
+
+    key = (fmt, fn, beta, thr)
+    if key not in cache:
+        cache[key] = derive(model.formula(fn, beta, thr), fmt, fn, beta, derived_inputs(fmt, beta), model.bounds(fmt))
+    d = cache[key]
+    limits = dict(widest)
+    in_force = limits_in_force(widest)
+    finite = max(budget(d.max_finite_ulp), in_force["max_finite_ulp"])
+    limits["max_ulp"] = math.inf if (d.max_ulp == math.inf or in_force["max_ulp"] == math.inf) else finite
+    if finite != limits["max_ulp"]:
+        limits["max_finite_ulp"] = finite
+    else:
+        limits.pop("max_finite_ulp", None)
+    over = "" if budget(d.max_finite_ulp) >= in_force["max_finite_ulp"] else \
+        (f"; a measured path erred by more ({num(in_force['max_finite_ulp'], 4)} ulp): its kernels exceed their "
+         f"stated bounds, and the budget is that measurement")
+    nonfinite = (f"; a result may be non-finite for {d.nonfinite_inputs} of them (an intermediate overflows)"
+                 if d.nonfinite_inputs else "") + (f"; NaN possible for {d.nan_inputs}" if d.nan_inputs else "")
+    why = (f"derived for paths not measured: {model.family}, within their stated bounds ({model.source}), "
+           f"carried through the formula by interval arithmetic (oracle.derive) over {d.n_inputs} inputs: any "
+           f"such implementation errs by at most {num(d.max_finite_ulp, 4)} ulp (largest at x = {d.worst_x!r})"
+           f"{nonfinite}{over}; counts and flags, which no kernel bound limits: the loosest measured path's")
+    return limits, why
+
+
+def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, model=None,
+                      machines: list[str] | None = None) -> str:
     """TOML text of a certificate for ``target`` that the given (status "ok") verdicts and layout reports
     (:class:`oracle.consistency.LayoutReport`) satisfy. ``more``: further (verdicts, layouts) pairs, e.g.
-    the reports of other instruction-set paths (see the module doc)."""
+    the reports of other instruction-set paths; ``machines``: one description per report (first, then
+    ``more``), named in ``measured_on``; ``model``: the target's :class:`targets.error_models.ErrorModel`,
+    from which the budget of paths nobody measured is derived (see the module doc)."""
     reports = [(verdicts, layouts), *more]
-    # combination -> path -> [(verdict, layout report)], in the first report's order
+    machines = list(machines or [])
+    machines += ["unnamed machine"] * (len(reports) - len(machines))
+    # combination -> path -> [(verdict, layout report, machine)], in the first report's order
     groups: dict[tuple, dict[str, list]] = {}
-    for vs, ls in reports:
+    for (vs, ls), machine in zip(reports, machines):
         layout_of = {(r.format, r.fn, r.beta, r.threshold, r.path): r for r in ls
                      if r.target == target and r.status == "ok" and r.differing}
         for v in vs:
@@ -163,42 +226,56 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more) -
             key = (v.format, v.fn, v.beta, v.threshold, exhaustive)
             # layout checks are sampled: their budget is the sampled entry's (certificate.check_layout)
             lay = None if exhaustive else layout_of.get((v.format, v.fn, v.beta, v.threshold, v.path))
-            groups.setdefault(key, {}).setdefault(v.path or "unknown", []).append((v, lay))
+            groups.setdefault(key, {}).setdefault(v.path or "unknown", []).append((v, lay, machine))
     lines = [f'# Certificate of {target}: drafted from measurements by `softplus-cert draft-certificate`.',
-             "# Each budget states what was measured and why it deviates from a correctly rounded result.",
+             "# Each budget states what was measured and why it deviates from a correctly rounded result;",
+             "# measured_on names the paths and machines, derived_for the paths a budget is derived for.",
              f'target = "{target}"', ""]
+    cache: dict = {}
     for (fmt, fn, beta, thr, exhaustive), by_path in groups.items():
         t = '"default"' if thr is None else ('"inf"' if thr == math.inf else _toml_float(thr))
         sel = [f'format = "{fmt}"', f'fn = "{fn}"', f"beta = {_toml_float(beta)}", f"threshold = {t}"]
         if exhaustive:
             sel.append('mode = "exhaustive"')
-        own = {p: _widest([_limits(v, lay) for v, lay in pairs]) for p, pairs in by_path.items()}
-        whys = {p: _path_why(pairs) for p, pairs in by_path.items()}
+        own = {p: _widest([_limits(v, lay) for v, lay, _ in trios]) for p, trios in by_path.items()}
+        whys = {p: _path_why(trios) for p, trios in by_path.items()}
+        where = {p: f"{p} ({', '.join(dict.fromkeys(m for _, _, m in trios))})" for p, trios in by_path.items()}
         paths = sorted(own)
-        if all(own[p] == own[paths[0]] for p in paths):
-            tail = f"; the same budget on the {' and '.join(paths)} paths" if len(paths) > 1 else \
-                f" (on the {paths[0]} path)"
-            lines += _entry(sel, own[paths[0]], whys[paths[0]] + tail)
-            continue
         widest = _widest(list(own.values()))
-        # one entry still serves where it is not loose for any path (counts a little apart, say)
-        one = Certificate(target, [{**widest, "reason": "-"}])
-        if not any(one.loose(v) for pairs in by_path.values() for v, _ in pairs):
-            lines += _entry(sel, widest, f"holds on the {' and '.join(paths)} paths; "
-                                         + "; ".join(f"{p}: {whys[p]}" for p in paths))
-            continue
-        lines += _entry(sel, widest, f"the loosest of the {', '.join(paths)} paths (for paths not measured); "
-                                     f"each measured path has an entry of its own below")
+        if model is None:
+            # not derivable: the loosest measured figures stand for every other path, and say so
+            base, base_why = widest, ("not derived for paths not measured: this target's kernels state no error "
+                                      "bound; they are held to the loosest measured path")
+        else:
+            base, base_why = _derived_entry(model, fmt, fn, beta, thr, widest, cache)
+        # measured paths with the same figures share an entry
+        by_limits: dict[str, list[str]] = {}
         for p in paths:
-            in_force = limits_in_force(own[p])
-            full = {k: in_force[k] for k in widest}
-            lines += _entry(sel + [f'path = "{p}"'], full, f"on the {p} path: {whys[p]}")
+            by_limits.setdefault(repr(sorted(own[p].items())), []).append(p)
+        if model is None and len(by_limits) == 1:
+            lines += _entry(sel, widest, "; ".join(f"{p}: {whys[p]}" for p in paths) if len(paths) > 1
+                            else whys[paths[0]], measured_on=[where[p] for p in paths],
+                            derived_for=f"every other path ({base_why})")
+            continue
+        lines += _entry(sel, base, base_why, derived_for="every path not measured (measured paths: the entries "
+                                                          "below)")
+        keys = [k for k in _KEY_ORDER if k in base or any(k in own[p] for p in paths)]
+        for members in by_limits.values():
+            in_force = limits_in_force(own[members[0]])
+            full = {k: in_force[k] for k in keys}
+            if full.get("max_finite_ulp") == full["max_ulp"] and "max_finite_ulp" not in base:
+                del full["max_finite_ulp"]
+            path_sel = f'path = "{members[0]}"' if len(members) == 1 else \
+                "path = [" + ", ".join(f'"{p}"' for p in members) + "]"
+            why = whys[members[0]] if len(members) == 1 else \
+                "; ".join(f"{p}: {whys[p]}" for p in members)
+            lines += _entry(sel + [path_sel], full, f"measured: {why}", measured_on=[where[p] for p in members])
     return "\n".join(lines)
 
 
-def _path_why(pairs: list) -> str:
+def _path_why(trios: list) -> str:
     parts = []
-    for v, lay in pairs:
+    for v, lay, _machine in trios:
         why = _why(v)
         if lay is not None:
             why += "; " + _layout_why(lay)

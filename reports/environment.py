@@ -15,6 +15,7 @@ _PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-f
              "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "scipy", "onnxruntime", "onnx", "openvino")
 _FLAGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS", "ATEN_CPU_CAPABILITY",
           "NPY_DISABLE_CPU_FEATURES", "ONEDNN_MAX_CPU_ISA", "SOFTPLUS_CERT_MAX_ISA", "SOFTPLUS_CERT_CACHE",
+          "SOFTPLUS_CERT_SHARED_COMPILE_CACHE", "TORCHINDUCTOR_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR", "DNNL_MAX_CPU_ISA",
           "CUDA_VISIBLE_DEVICES", "TORCHINDUCTOR_CPP_MARCH", "CXX")
 
 
@@ -34,7 +35,7 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
     paths (``code_paths``: what each target reported, :meth:`targets.Target.code_path`), the CPU's own
     best ISA (``cpu_isa``) and the flags that cap it."""
     from oracle.judge import code_path_of
-    from targets.cpu_path import host_isa
+    from targets.cpu_path import LADDERS, host_isa, host_level
 
     versions = {}
     for name in _PACKAGES:
@@ -56,6 +57,8 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_isa": host_isa(),
+        # the CPU's own level on each framework's ladder: what its native path runs, before any cap
+        "cpu_levels": {ladder: host_level(ladder) for ladder in LADDERS},
         "code_paths": {t.name: code_path_of(t) for t in targets},
         "cpu_count": os.cpu_count(),
         "packages": versions,

@@ -30,9 +30,10 @@ import pytest
 
 __all__ = ["Certifier", "CPU_PATHS"]
 
-#: The instruction-set paths a certification can run on: "native" (as the CPU dispatches) and "avx2" (every
-#: framework held to AVX2 in a worker process, as on most hosted CI runners).
-CPU_PATHS = ("native", "avx2")
+#: The instruction-set paths a certification can run on: "native" (as the CPU dispatches) and each cap level of
+#: ``targets.cpu_path.CAP_LEVELS`` ("avx512_icl", "avx512_skx", "avx2", "baseline": every framework held to that
+#: CPU family in a worker process of its own, with compile caches of its own).
+CPU_PATHS = ("native", "avx512_icl", "avx512_skx", "avx2", "baseline")
 _VERDICT, _LAYOUT, _LOOSE = "softplus_cert_verdict", "softplus_cert_layout", "loose_budget"
 
 
@@ -50,11 +51,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="float32/float64 sample size (default: the judge's)")
     g.addoption("--softplus-cert-seed", type=int, default=0, metavar="N", help="seed of the sampled inputs")
     g.addoption("--softplus-cert-cpu-paths", default=None, metavar="LIST",
-                help="instruction-set paths to certify on: native, avx2 (default: the ini setting "
-                     "softplus_cert_cpu_paths, else native)")
+                help="instruction-set paths to certify on: native, avx512_icl, avx512_skx, avx2, baseline "
+                     "(default: the ini setting softplus_cert_cpu_paths, else native)")
     g.addoption("--softplus-cert-report", default=None, metavar="DIR",
                 help="also write accuracy.json, accuracy.md and index.html of what was judged into DIR")
-    parser.addini("softplus_cert_cpu_paths", "instruction-set paths to certify on by default (native, avx2)",
+    parser.addini("softplus_cert_cpu_paths", "instruction-set paths to certify on by default (native, avx512_icl, "
+                                             "avx512_skx, avx2, baseline)",
                   default="native")
 
 
@@ -108,15 +110,17 @@ class Certifier:
 
     def on_path(self, target, cpu_path: str):
         """The target as judged on that path: itself for "native", else behind a worker process whose
-        environment holds every framework at AVX2 (one per target, stopped at the end of the session)."""
+        environment holds every framework at that cap level (one per target and level, stopped at the end of
+        the session)."""
         if cpu_path == "native":
             return target
-        if target.name not in self._capped:
+        key = (target.name, cpu_path)
+        if key not in self._capped:
             from targets.cpu_path import cap_changes
             from targets.isolation import IsolatedTarget
 
-            self._capped[target.name] = IsolatedTarget(target, env=cap_changes())
-        return self._capped[target.name]
+            self._capped[key] = IsolatedTarget(target, env=cap_changes(cpu_path))
+        return self._capped[key]
 
     def record(self, record_property, *, verdict=None, layout=None) -> None:
         """Send a verdict or layout report to the controller (for ``--softplus-cert-report``)."""
@@ -267,15 +271,15 @@ class _Session:
 
 
 def _redundant(path: str, paths: list[str]) -> list:
-    """A skip for the capped run where it would repeat the native one: on a CPU whose best ISA is AVX2 or
-    below (or not x86), the cap takes nothing away, so both runs judge the same code path (asked for alone,
-    ``--softplus-cert-cpu-paths avx2``, it still runs, in its worker)."""
-    from targets.cpu_path import capped, host_isa
+    """A skip for a capped run where it would repeat the native one: where the cap takes no framework below
+    what this CPU runs (an AVX2 CPU capped at avx512_icl, any cap off x86), both runs judge the same kernels
+    (asked for alone, without "native", it still runs, in its worker)."""
+    from targets.cpu_path import cap_reaches, host_isa, host_level
 
-    host = host_isa()
-    if path == "avx2" and "native" in paths and capped(host, "avx2") == host:
-        return [pytest.mark.skip(reason=f"this CPU's native path is already {host} (host_isa()): the AVX2-capped "
-                                        "run would judge the same code again; it runs on AVX-512 hosts")]
+    if path != "native" and "native" in paths and not cap_reaches(path):
+        return [pytest.mark.skip(reason=f"capping at {path} changes no framework's kernels on this CPU "
+                                        f"({host_isa()}, oneDNN level {host_level('onednn')}): the capped run "
+                                        "would judge the native kernels again")]
     return []
 
 

@@ -132,6 +132,13 @@ class Target(ABC):
 
         return cpu_path.host_path()
 
+    def error_model(self):
+        """How this target computes, with the error bounds its kernels state on every path
+        (:class:`targets.error_models.ErrorModel`), from which ``draft-certificate`` derives the budget of a
+        path nobody measured (:mod:`oracle.derive`); None (the default) where the kernels state no bound:
+        such a path is then held to the loosest measured one, and the certificate says it is not derived."""
+        return None
+
     def set_threads(self, n: int | None) -> bool:
         """Set the implementation's intra-op thread count: ``n`` (≥ 1) threads, or back to its own default for None.
 

@@ -40,34 +40,37 @@ from .base import Params, Target, speed_inputs
 
 __all__ = ["NumpyFormulation", "TARGETS", "numpy_kernels"]
 
-Formula = Callable[[np.ndarray, type], np.ndarray]  # (z, scalar type of the format) -> result
+Formula = Callable[..., np.ndarray]  # (z, scalar type of the format, ops=np) -> result
+
+# Each formula is written against ``ops``: NumPy itself when the target computes, an interval namespace
+# (oracle.derive.IntervalOps) when a budget is derived from the kernels' stated bounds (targets.error_models).
 
 
-def _log1p_f(z, t):
-    return np.log1p(np.exp(z))
+def _log1p_f(z, t, ops=np):
+    return ops.log1p(ops.exp(z))
 
 
-def _log1p_d(z, t):
-    e = np.exp(z)
+def _log1p_d(z, t, ops=np):
+    e = ops.exp(z)
     return e / (t(1) + e)
 
 
-def _logaddexp_f(z, t):
-    return np.logaddexp(t(0), z)
+def _logaddexp_f(z, t, ops=np):
+    return ops.logaddexp(t(0), z)
 
 
-def _logaddexp_d(z, t):
-    return np.exp(z - np.logaddexp(t(0), z))
+def _logaddexp_d(z, t, ops=np):
+    return ops.exp(z - ops.logaddexp(t(0), z))
 
 
-def _stable_f(z, t):
-    return np.maximum(z, t(0)) + np.log1p(np.exp(-np.abs(z)))
+def _stable_f(z, t, ops=np):
+    return ops.maximum(z, t(0)) + ops.log1p(ops.exp(-ops.abs(z)))
 
 
-def _stable_d(z, t):
-    e = np.exp(-np.abs(z))
+def _stable_d(z, t, ops=np):
+    e = ops.exp(-ops.abs(z))
     # NaN >= 0 is False: a NaN z takes the second branch, whose e is NaN too
-    return np.where(z >= t(0), t(1) / (t(1) + e), e / (t(1) + e))
+    return ops.where(z >= t(0), t(1) / (t(1) + e), e / (t(1) + e))
 
 
 class NumpyFormulation(Target):
@@ -95,6 +98,12 @@ class NumpyFormulation(Target):
         import ml_dtypes
 
         return {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
+
+    def error_model(self):
+        """NumPy's stated kernel bounds through this formulation (``targets.error_models.numpy_model``)."""
+        from .error_models import numpy_model
+
+        return numpy_model(self._forward, self._derivative)
 
     def code_path(self) -> dict[str, str]:
         """The highest SIMD target NumPy dispatches to in this process (``cpu_path.numpy_path()``)."""

@@ -96,9 +96,17 @@ class ScipySoftplus(Target):
         scipy = import_module("scipy")
         return {"scipy": scipy.__version__, "numpy": np.__version__}
 
+    def error_model(self):
+        """SciPy's scalar loops over libm (``targets.error_models.scipy_model``)."""
+        from .error_models import scipy_model
+
+        return scipy_model()
+
     def code_path(self) -> dict[str, str]:
-        """The host's ISA (glibc's libm dispatch, which no cap reaches), and NumPy's dispatch, for context."""
-        out = cpu_path.host_path()
+        """glibc's libm variant (``cpu_path.libm_path()``: SciPy's softplus is NumPy's scalar logaddexp loop and
+        its expit a scalar ufunc, both calling libm, whose IFUNC dispatch no cap reaches), with NumPy's dispatch
+        for context."""
+        out = cpu_path.libm_path()
         out["scipy.loops"] = "scalar (softplus: numpy.logaddexp; expit: scipy ufunc)"
         out.update({k: v for k, v in cpu_path.numpy_path().items() if k != cpu_path.PATH_KEY})
         return out

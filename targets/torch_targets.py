@@ -47,6 +47,15 @@ class TorchSoftplus(Target):
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
+
+    def error_model(self):
+        """On the CPU: ATen's softplus kernels over Sleef's _u10 exp/log1p or libm (``targets.error_models``);
+        on CUDA none is modelled here (its libdevice bounds differ)."""
+        if self.device != "cpu":
+            return None
+        from .error_models import torch_model
+
+        return torch_model()
         self.name = f"torch-{device}"
 
     def availability(self) -> str | None:

@@ -135,16 +135,116 @@ def test_isa_from_cpuinfo(machine: str, cpuinfo: str | None, want: str) -> None:
     assert cpu_path.isa_from_cpu(machine, cpuinfo) == want
 
 
-def test_host_path_is_host_isa() -> None:
-    assert cpu_path.host_path() == {PATH_KEY: HOST, "cpu.isa": HOST}
+# Feature flags as Linux lists them, per CPU family (the ones the ladders read; real lists hold more).
+_BASE = "fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt"
+_V3 = _BASE + " avx avx2 fma f16c bmi1 bmi2 movbe abm"
+_SKX = _V3 + " avx512f avx512dq avx512cd avx512bw avx512vl"
+_CLX = _SKX + " avx512_vnni"
+_ICL = _CLX + " avx512ifma avx512vbmi avx512_vbmi2 avx512_bitalg avx512_vpopcntdq gfni vaes"
+_ZEN4 = _ICL + " avx512_bf16"
+_SPR = _ZEN4 + " avx_vnni avx512_fp16 amx_bf16 amx_tile amx_int8"
+_GNR = _SPR + " amx_fp16"
 
 
-def test_avx2_cap_names_every_framework() -> None:
-    assert AVX2_CAP["ATEN_CPU_CAPABILITY"] == "avx2"
-    assert AVX2_CAP["ONEDNN_MAX_CPU_ISA"] == "AVX2"
-    assert AVX2_CAP["XLA_FLAGS"] == "--xla_cpu_max_isa=AVX2"
-    groups = AVX2_CAP["NPY_DISABLE_CPU_FEATURES"].split()
-    assert groups and all(normalize(g) == "avx512" for g in groups)
+@pytest.mark.parametrize("flags, numpy_level, onednn_level, xla_level", [
+    # levels as each framework documents its dispatch: NumPy's x86 groups (2.4), oneDNN's cpu_isa names,
+    # XLA's --xla_cpu_max_isa names
+    (_BASE, "baseline", "sse41", "sse4_2"),                                       # x86-64-v2 (Westmere)
+    (_BASE + " avx", "baseline", "avx", "avx"),                                   # Sandy Bridge
+    (_V3, "x86_v3", "avx2", "avx2"),                                              # Haswell, Zen 3
+    (_V3 + " avx_vnni", "x86_v3", "avx2_vnni", "avx2"),                           # Alder Lake
+    (_SKX, "x86_v4", "avx512_core", "avx512"),                                    # Skylake-X
+    (_CLX, "x86_v4", "avx512_core_vnni", "avx512_vnni"),                          # Cascade Lake
+    (_ICL, "avx512_icl", "avx512_core_vnni", "avx512_vnni"),                      # Ice Lake
+    (_ZEN4, "avx512_icl", "avx512_core_bf16", "avx512_bf16"),                     # Zen 4
+    (_SPR, "avx512_spr", "avx512_core_amx", "amx"),                               # Sapphire/Emerald Rapids
+    (_GNR, "avx512_spr", "avx512_core_amx", "amx_fp16"),                          # Granite Rapids
+    (_SKX.replace(" fma", ""), "baseline", "avx512_core", "avx"),                 # no FMA: no X86_V3, no AVX2 XLA
+])
+def test_levels_of_each_cpu_family(flags: str, numpy_level: str, onednn_level: str, xla_level: str) -> None:
+    got = {ladder: cpu_path.level_from_flags(ladder, set(flags.split())) for ladder in ("numpy", "onednn", "xla")}
+    assert got == {"numpy": numpy_level, "onednn": onednn_level, "xla": xla_level}
+
+
+def test_no_level_off_x86() -> None:
+    assert cpu_path.level_from_flags("onednn", {"fp", "asimd"}) is None
+    assert cpu_path.level_from_flags("xla", set()) is None
+
+
+def test_host_path_names_the_cpu_level() -> None:
+    got = cpu_path.host_path()
+    assert got["cpu.isa"] == HOST and got[PATH_KEY] == got["cpu.level"], got
+    if HOST in ISA_ORDER and HOST != "baseline":
+        assert normalize(got[PATH_KEY]) == HOST, got  # the fine level lies in the coarse one
+
+
+@pytest.mark.parametrize("level", cpu_path.CAP_LEVELS)
+def test_each_cap_names_every_framework(level: str) -> None:
+    cap, limit = cpu_path.CAPS[level], cpu_path.CAP_LIMITS[level]
+    assert cap["ONEDNN_MAX_CPU_ISA"] == limit["onednn"].upper()
+    assert cap["XLA_FLAGS"] == "--xla_cpu_max_isa=" + limit["xla"].upper()
+    assert cap.get("ATEN_CPU_CAPABILITY") == {"avx2": "avx2", "baseline": "default"}.get(level)
+    off = set(cap["NPY_DISABLE_CPU_FEATURES"].split())
+    numpy_order = cpu_path.LADDERS["numpy"]
+    # every NumPy group above the cap's NumPy level is off, none at or below it
+    for group in ("X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"):
+        above = numpy_order.index(group.lower()) > numpy_order.index(limit["numpy"])
+        assert (group in off) == above, (level, group, off)
+
+
+def test_caps_descend() -> None:
+    for ladder in ("numpy", "torch", "onednn", "xla"):
+        ranks = [cpu_path.LADDERS[ladder].index(cpu_path.CAP_LIMITS[c][ladder]) for c in cpu_path.CAP_LEVELS]
+        assert ranks == sorted(ranks, reverse=True), (ladder, ranks)
+    assert cpu_path.LOWEST_CAP == "baseline"
+
+
+@pytest.mark.parametrize("code_path, cap, ok", [
+    ({PATH_KEY: "avx512_spr", "numpy.simd": "AVX512_SPR"}, "avx512_icl", False),
+    ({PATH_KEY: "avx512_icl", "numpy.simd": "AVX512_ICL"}, "avx512_icl", True),
+    ({PATH_KEY: "avx512_icl", "numpy.simd": "AVX512_ICL"}, "avx512_skx", False),
+    ({PATH_KEY: "x86_v3", "numpy.simd": "X86_V3"}, "avx2", True),
+    ({PATH_KEY: "x86_v3", "numpy.simd": "X86_V3"}, "baseline", False),
+    ({PATH_KEY: "avx512", "torch.cpu_capability": "AVX512"}, "avx512_skx", True),
+    ({PATH_KEY: "avx512", "torch.cpu_capability": "AVX512"}, "avx2", False),
+    ({PATH_KEY: "avx512", "inductor.vec_isa": "avx512", "torch.cpu_capability": "AVX512"}, "avx2", False),
+    ({PATH_KEY: "avx512_core_amx", "onednn.max_isa": "(unset)"}, "avx512_icl", False),
+    ({PATH_KEY: "avx512_core_vnni", "onednn.max_isa": "AVX512_CORE_VNNI"}, "avx512_icl", True),
+    ({PATH_KEY: "amx", "xla.max_isa": "(unset)"}, "avx512_skx", False),
+    ({PATH_KEY: "sse4_2", "xla.max_isa": "SSE4_2"}, "baseline", True),
+    ({PATH_KEY: "avx512_core_amx", "cpu.isa": "avx512", "cpu.level": "avx512_core_amx"}, "baseline", True),
+    ({PATH_KEY: "glibc-fma", "libm": "glibc 2.36"}, "baseline", True),
+    ({PATH_KEY: "neon", "numpy.simd": "ASIMD"}, "avx2", True),  # another architecture: nothing to compare
+])
+def test_within_cap(code_path: dict, cap: str, ok: bool) -> None:
+    assert cpu_path.within_cap(code_path, cap) is ok
+
+
+@pytest.mark.parametrize("flags, host, reaching", [
+    (_SPR, "avx512", {"avx512_icl", "avx512_skx", "avx2", "baseline"}),
+    (_ZEN4, "avx512", {"avx512_icl", "avx512_skx", "avx2", "baseline"}),  # oneDNN's bf16 level is above ICL's
+    (_ICL, "avx512", {"avx512_skx", "avx2", "baseline"}),
+    (_SKX, "avx512", {"avx2", "baseline"}),
+    (_V3, "avx2", {"baseline"}),
+    (_BASE, "sse4.2", set()),
+])
+def test_cap_reaches(monkeypatch: pytest.MonkeyPatch, flags: str, host: str, reaching: set) -> None:
+    monkeypatch.setattr(cpu_path, "host_flags", lambda: frozenset(flags.split()))
+    monkeypatch.setattr(cpu_path, "host_isa", lambda: host)
+    assert {c for c in cpu_path.CAP_LEVELS if cpu_path.cap_reaches(c)} == reaching
+
+
+def test_each_cap_has_caches_of_its_own(tmp_path: Path) -> None:
+    base = {"TORCHINDUCTOR_CACHE_DIR": str(tmp_path), "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax")}
+    dirs = {c: capped_environ(c, base=base)["TORCHINDUCTOR_CACHE_DIR"] for c in cpu_path.CAP_LEVELS}
+    assert len(set(dirs.values())) == len(dirs) and str(tmp_path) not in dirs.values(), dirs
+    assert all(d.startswith(str(tmp_path)) for d in dirs.values()), dirs
+    jax_dirs = {capped_environ(c, base=base)["JAX_COMPILATION_CACHE_DIR"] for c in cpu_path.CAP_LEVELS}
+    assert len(jax_dirs) == len(dirs) and str(tmp_path / "jax") not in jax_dirs
+    # Inductor's own default where the caller set none; and shared only when asked to
+    assert "torchinductor_" in capped_environ("avx2", base={})["TORCHINDUCTOR_CACHE_DIR"]
+    shared = capped_environ("avx2", base={**base, cpu_path.SHARED_CACHE_VAR: "1"})
+    assert shared["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path)
 
 
 def test_capped_environ_lowers_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,19 +279,20 @@ def test_capped_environ_never_raises_torch_above_the_host(monkeypatch: pytest.Mo
 
 
 def test_env_readers_on_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cpu_path, "host_isa", lambda: "avx512")
+    monkeypatch.setattr(cpu_path, "host_flags", lambda: frozenset(_ZEN4.split()))
     for var in STEERING:
         monkeypatch.delenv(var, raising=False)
-    assert cpu_path.onednn_path() == {PATH_KEY: "avx512", "onednn.max_isa": "(unset)"}
-    assert cpu_path.xla_path() == {PATH_KEY: "avx512", "xla.max_isa": "(unset)"}
-    for value, want in [("AVX2", "avx2"), ("SSE41", "baseline"), ("AVX512_CORE_AMX", "avx512"),
-                        ("DEFAULT", "avx512"), ("NONSENSE", "avx512")]:
+    assert cpu_path.onednn_path() == {PATH_KEY: "avx512_core_bf16", "onednn.max_isa": "(unset)"}
+    assert cpu_path.xla_path() == {PATH_KEY: "avx512_bf16", "xla.max_isa": "(unset)"}
+    for value, want in [("AVX2", "avx2"), ("SSE41", "sse41"), ("avx512_core", "avx512_core"),
+                        ("AVX512_CORE_AMX", "avx512_core_bf16"),  # a cap above the host changes nothing
+                        ("DEFAULT", "avx512_core_bf16"), ("NONSENSE", "avx512_core_bf16")]:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", value)
         assert cpu_path.onednn_path() == {PATH_KEY: want, "onednn.max_isa": value}
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=SSE4_2 --xla_dump_to=/d --xla_cpu_max_isa=AVX2")
     assert cpu_path.xla_path() == {PATH_KEY: "avx2", "xla.max_isa": "AVX2"}  # the last one, as XLA reads it
-    monkeypatch.setattr(cpu_path, "host_isa", lambda: "avx")
-    assert cpu_path.xla_path()[PATH_KEY] == "avx"  # a cap above the host changes nothing
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AMX")
+    assert cpu_path.xla_path()[PATH_KEY] == "avx512_bf16"  # a cap above the host changes nothing
 
 
 def test_code_path_contract(target) -> None:
@@ -240,28 +341,36 @@ def _numpy_groups() -> None:
 
 
 def test_numpy_cap() -> None:
+    """Every cap level takes NumPy to min(its native level, the cap's): on a Sapphire Rapids avx512_icl,
+    x86_v4, x86_v3, baseline; a level the CPU lacks is no change. X86_V3 alone does not do it there: the
+    AVX512_ICL and AVX512_SPR groups are dispatched apart from X86_V3/X86_V4 and stay on."""
     _x86_only()
     _numpy_groups()
+    order = cpu_path.LADDERS["numpy"]
+    native_level = cpu_path.host_level("numpy")
     # -W always: NumPy reports a name it cannot disable as an ImportWarning, which is otherwise hidden
-    no_v3 = _start(_NUMPY, _clean_env(NPY_DISABLE_CPU_FEATURES="X86_V3"))
-    capped_ = _start(_NUMPY, capped_environ(base=_clean_env()), "-W", "always")
-    low, _, _ = _finish(no_v3, "numpy, NPY_DISABLE_CPU_FEATURES=X86_V3")
-    cap, out, err = _finish(capped_, "numpy, AVX2_CAP")
-    assert _rank(low[PATH_KEY]) < _rank("avx2"), low
-    assert low["numpy.disabled"] == "X86_V3", low
-    assert cap[PATH_KEY] != "avx512", cap
-    assert cap["numpy.disabled"] == AVX2_CAP["NPY_DISABLE_CPU_FEATURES"], cap
-    assert err == "" and out.startswith("RESULT "), f"NumPy printed something under AVX2_CAP:\n{out}\n{err}"
-    if HOST_HAS_AVX2:
-        assert cap[PATH_KEY] == "avx2", cap
+    procs = {c: _start(_NUMPY, capped_environ(c, base=_clean_env()), "-W", "always") for c in cpu_path.CAP_LEVELS}
+    for cap_level, proc in procs.items():
+        got, out, err = _finish(proc, f"numpy, capped at {cap_level}")
+        limit = cpu_path.CAP_LIMITS[cap_level]["numpy"]
+        want = min(native_level, limit, key=order.index)
+        assert got[PATH_KEY] == want, (cap_level, got)
+        assert got["numpy.disabled"] == cpu_path.CAPS[cap_level]["NPY_DISABLE_CPU_FEATURES"], got
+        assert err == "" and out.startswith("RESULT "), f"NumPy printed something capped at {cap_level}:\n{out}\n{err}"
+        # and each float loop NumPy reports runs at or below the cap
+        for part in filter(None, got.get("numpy.loops", "").split("; ")):
+            for loop in part.split(": ", 1)[1].split(", "):
+                target = loop.split()[1].lower()
+                assert target not in order or order.index(target) <= order.index(limit), (cap_level, part)
 
 
-def test_numpy_is_avx512_without_the_cap_on_an_avx512_host() -> None:
-    if HOST != "avx512":
-        pytest.skip(f"this host has no AVX-512 (host_isa() = {HOST!r}): the cap has nothing to take away here")
+def test_numpy_native_level_is_the_cpus() -> None:
+    """What NumPy enables natively is the level the CPU's flags give (the table of test_levels_of_each_cpu_family
+    is NumPy's own grouping)."""
+    _x86_only()
     _numpy_groups()
     plain, _, _ = _finish(_start(_NUMPY, _clean_env()), "numpy, no cap")
-    assert plain[PATH_KEY] == "avx512", plain
+    assert plain[PATH_KEY] == cpu_path.host_level("numpy"), plain
 
 
 _TF_MATMUL = """
@@ -293,7 +402,7 @@ def test_onednn_cap() -> None:
                     "build does not route it through oneDNN")
     assert "SSE4.1" in low and "AVX" not in low, low
     assert avx2 and "AVX-512" not in avx2 and "AVX512" not in avx2, avx2
-    assert sse41[PATH_KEY] == "baseline" and cap[PATH_KEY] != "avx512", (sse41, cap)
+    assert sse41[PATH_KEY] == "sse41" and cpu_path.within_cap(cap, "avx2"), (sse41, cap)
     if HOST_HAS_AVX2:  # the cap is not merely "oneDNN off"
         assert "AVX2" in avx2 and cap[PATH_KEY] == "avx2", (avx2, cap)
 
@@ -310,15 +419,20 @@ _ALL = """
 """
 
 
-def test_avx2_cap_holds_all_four_readers() -> None:
+@pytest.mark.parametrize("level", ["avx2", "baseline"])
+def test_cap_holds_all_four_readers(level: str) -> None:
     _need("torch")
     _x86_only()
-    got, _, _ = _finish(_start(_ALL, capped_environ(base=_clean_env())), "the four readers under AVX2_CAP")
+    got, _, _ = _finish(_start(_ALL, capped_environ(level, base=_clean_env())), f"the four readers capped at {level}")
     for framework, path in got.items():
-        assert path[PATH_KEY] != "avx512", (framework, path)
-        if HOST_HAS_AVX2:
-            assert path[PATH_KEY] == "avx2", (framework, path)
-    assert got["onednn"]["onednn.max_isa"] == "AVX2" and got["xla"]["xla.max_isa"] == "AVX2", got
+        assert cpu_path.within_cap(path, level), (framework, path)
+        native = cpu_path.host_level(framework)
+        order = cpu_path.LADDERS[framework]
+        # at the cap's level exactly, where the CPU reaches it
+        assert path[PATH_KEY] == min(native, cpu_path.CAP_LIMITS[level][framework], key=order.index), (framework, path)
+    want = cpu_path.CAP_LIMITS[level]
+    assert got["onednn"]["onednn.max_isa"] == want["onednn"].upper() and \
+        got["xla"]["xla.max_isa"] == want["xla"].upper(), got
 
 
 _XLA = """
@@ -362,8 +476,8 @@ def test_xla_cap(tmp_path: Path) -> None:
     low_code, low_opts = _softplus_code(low_dir, "SSE4_2")
     cap_code, cap_opts = _softplus_code(cap_dir, "AVX2")
     assert 'xla_cpu_max_isa: "SSE4_2"' in low_opts and 'xla_cpu_max_isa: "AVX2"' in cap_opts
-    assert low == {PATH_KEY: "baseline", "xla.max_isa": "SSE4_2"}, low
-    assert cap[PATH_KEY] != "avx512" and cap["xla.max_isa"] == "AVX2", cap
+    assert low == {PATH_KEY: "sse4_2", "xla.max_isa": "SSE4_2"}, low
+    assert cpu_path.within_cap(cap, "avx2") and cap["xla.max_isa"] == "AVX2", cap
     assert not _YMM.search(low_code) and not _AVX512_REGS.search(low_code), "256-bit code under SSE4_2"
     assert not _AVX512_REGS.search(cap_code), f"AVX-512 registers under AVX2: {_AVX512_REGS.search(cap_code)}"
     if HOST_HAS_AVX2:  # the criterion sees wide code where there is some: it is not vacuous
