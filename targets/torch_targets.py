@@ -47,6 +47,7 @@ class TorchSoftplus(Target):
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
+        self.name = f"torch-{device}"
 
     def error_model(self):
         """On the CPU: ATen's softplus kernels over Sleef's _u10 exp/log1p or libm (``targets.error_models``);
@@ -56,7 +57,6 @@ class TorchSoftplus(Target):
         from .error_models import torch_model
 
         return torch_model()
-        self.name = f"torch-{device}"
 
     def availability(self) -> str | None:
         reason = missing_module("torch")
