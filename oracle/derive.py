@@ -15,13 +15,14 @@ implementation can return:
   [k(a) − B·ulp(k(a)), k(b) + B·ulp(k(b))] for increasing k (exp, log1p, log), evaluated in a working
   precision (float64 for formats of ≤ 24 bits, x87 long double for float64) — any result within B ulps of
   k(t) for some t in [a, b] lies there;
-* an operation of the format (+, −, ×, ÷) rounds once: the exact interval result widened by ½ ulp, or not at
-  all where both ends are equal and representable (x·2 and 1 + 1 are exact);
+* an operation of the format (+, −, ×, ÷) rounds once to nearest, which is monotone: the exact interval
+  result [u, v] goes to [rn(u), rn(v)] (so x·2 and 1 + 1 stay exact, and 65504 + 2⁻³⁰ stays 65504);
 * an operation that NumPy or ml_dtypes computes in float32 and rounds to a narrower format (every float16,
   bfloat16 and float8 ufunc) is evaluated with float32's bounds, then rounded once more (½ ulp of the format);
 * comparisons are three-valued: ``where(z >= 0, a, b)`` takes the hull of both branches where the interval
   of z straddles 0;
-* a bound larger than the format's largest finite value is infinity (an implementation may overflow there);
+* a kernel's result is a value of the format: an end beyond the largest finite value is that value, and
+  infinity only where the exact value itself overflows;
   an operation that can meet inf − inf or 0·inf marks the input "NaN possible".
 
 The error of the input is then max(|lo − f|, |hi − f|) / ulp(f) for the exact value f (the oracle's
@@ -156,34 +157,57 @@ class IntervalOps:
         k = np.maximum(e.astype(np.int64) - 1, fmt.emin) - fmt.p + 1
         return np.ldexp(self.work(1), k).astype(self.work)
 
-    def _representable(self, v: np.ndarray, fmt: Format) -> np.ndarray:
+    def _widen(self, lo, hi, nan, ulps: float, fmt: Format, exact_lo=None, exact_hi=None) -> Iv:
+        """[lo, hi] widened by ``ulps`` ulps of ``fmt`` at each end: every value within ``ulps`` of a point
+        of [lo, hi]. An implementation returns a value of the format, so an end beyond the largest finite
+        value is that value where the exact one (``exact_lo``/``exact_hi``, default the end itself) is
+        finite in the format, and ±inf only where the exact value itself overflows."""
         with np.errstate(all="ignore"):
-            return np.isfinite(v) & (v.astype(fmt.dtype).astype(self.work) == v)
-
-    def _widen(self, lo, hi, nan, ulps: float, fmt: Format, exact_ok: bool) -> Iv:
-        """[lo, hi] widened by ``ulps`` ulps of ``fmt`` at each end (not where a point is representable and
-        ``exact_ok``), ends beyond the largest finite value of ``fmt`` set to ±inf."""
-        with np.errstate(all="ignore"):
-            if ulps:
-                keep = (lo == hi) & self._representable(lo, fmt) if exact_ok else np.zeros(np.shape(lo), bool)
-                lo = np.where(keep, lo, lo - ulps * self.ulp(lo, fmt))
-                hi = np.where(keep, hi, hi + ulps * self.ulp(hi, fmt))
+            exact_lo = lo if exact_lo is None else exact_lo
+            exact_hi = hi if exact_hi is None else exact_hi
+            lo = lo - ulps * self.ulp(lo, fmt)
+            hi = hi + ulps * self.ulp(hi, fmt)
             big = self.work(float(fmt.max_significand * 2.0 ** (fmt.emax - fmt.p + 1)))
-            lo = np.where(lo > big, self.work(np.inf), np.where(lo < -big, -self.work(np.inf), lo))
-            hi = np.where(hi > big, self.work(np.inf), np.where(hi < -big, -self.work(np.inf), hi))
+            # the exact value overflows the format (to inf, or to NaN in the float8 formats without inf)
+            over_hi = ~np.isfinite(self._rn(exact_hi, fmt)) & ~np.isnan(exact_hi)
+            over_lo = ~np.isfinite(self._rn(exact_lo, fmt)) & ~np.isnan(exact_lo)
+            hi = np.where(hi > big, np.where(over_hi, self.work(np.inf), big), hi)
+            lo = np.where(lo < -big, np.where(over_lo, -self.work(np.inf), -big), lo)
+            lo = np.where(lo > big, np.where(over_lo, self.work(np.inf), big), lo)
+            hi = np.where(hi < -big, np.where(over_hi, -self.work(np.inf), -big), hi)
             nan = nan | np.isnan(lo) | np.isnan(hi)
+            if not fmt.has_inf:  # an overflow there is NaN
+                nan = nan | over_hi | over_lo
         return Iv(self, lo, hi, nan)
 
     def _inner(self) -> Format | None:
         return _F32 if self.fmt.p < _F32.p else None
 
-    def _round(self, lo, hi, nan, exact_ok: bool = True) -> Iv:
-        """The exact interval of an operation of the format, rounded as the format's loops round."""
-        inner = self._inner()
-        if inner is not None:  # computed in float32, rounded to float32, then to the format
-            r = self._widen(lo, hi, nan, 0.5, inner, exact_ok)
-            return self._widen(r.lo, r.hi, r.nan, 0.5, self.fmt, exact_ok)
-        return self._widen(lo, hi, nan, 0.5, self.fmt, exact_ok)
+    def _rn(self, v: np.ndarray, fmt: Format) -> np.ndarray:
+        """v rounded to nearest in ``fmt`` (ties to even, gradual underflow, overflow to ±inf), back in the
+        working precision: NumPy's and ml_dtypes' casts round correctly from float64 (and from long double
+        to float64); bfloat16 and float8 are reached through float32, which is exact for float32 values."""
+        with np.errstate(all="ignore"):
+            if fmt.p < _F32.p and fmt.name != "float16":
+                v = v.astype(np.float32)
+            return v.astype(fmt.dtype).astype(self.work)
+
+    def _round(self, lo, hi, nan) -> Iv:
+        """The exact interval of an operation of the format, rounded as the format's loops round.
+
+        Rounding to nearest is monotone, so [lo, hi] goes to [rn(lo), rn(hi)]; lo and hi, computed in the
+        working precision, are first moved one working ulp outwards so that their own rounding cannot move
+        a value across a midpoint of the format. A format narrower than float32 is reached through float32.
+        """
+        with np.errstate(all="ignore"):
+            lo = np.nextafter(lo, -np.inf).astype(self.work)
+            hi = np.nextafter(hi, np.inf).astype(self.work)
+            inner = self._inner()
+            if inner is not None:  # computed in float32, rounded to float32, then to the format
+                lo, hi = self._rn(lo, inner), self._rn(hi, inner)
+            lo, hi = self._rn(lo, self.fmt), self._rn(hi, self.fmt)
+            nan = nan | np.isnan(lo) | np.isnan(hi)
+        return Iv(self, lo, hi, nan)
 
     # --- arithmetic ---------------------------------------------------------------------------------------------
 
@@ -240,9 +264,9 @@ class IntervalOps:
         nan = a.nan | np.isnan(lo) | np.isnan(hi)
         if b.inner is not None:
             inner = get_format(b.inner)
-            r = self._widen(lo, hi, nan, b.inner_ulps, inner, exact_ok=False)
-            return self._widen(r.lo, r.hi, r.nan, b.ulps, self.fmt, exact_ok=False)
-        return self._widen(lo, hi, nan, b.ulps, self.fmt, exact_ok=False)
+            r = self._widen(lo, hi, nan, b.inner_ulps, inner)
+            return self._widen(r.lo, r.hi, r.nan, b.ulps, self.fmt, lo, hi)
+        return self._widen(lo, hi, nan, b.ulps, self.fmt)
 
     def exp(self, a: Iv) -> Iv:
         return self.kernel("exp", np.exp, a)
@@ -261,7 +285,11 @@ class IntervalOps:
             return body(self, *args)
         o = IntervalOps(inner, self.bounds, self.work)
         r = body(o, *(Iv(o, a.lo, a.hi, a.nan) if isinstance(a, Iv) else a for a in args))
-        return self._widen(r.lo, r.hi, r.nan, 0.5, self.fmt, exact_ok=True)
+        return self._round_only(r)
+
+    def _round_only(self, r: Iv) -> Iv:
+        """A result of another format (float32) rounded once to this one: [rn(lo), rn(hi)]."""
+        return Iv(self, self._rn(r.lo, self.fmt), self._rn(r.hi, self.fmt), r.nan)
 
     def logaddexp(self, a, b) -> Iv:
         """``numpy.logaddexp(a, b)``: NumPy's npy_logaddexp, max(a, b) + log1p(exp(−|a − b|)) in scalar libm
@@ -273,7 +301,7 @@ class IntervalOps:
         e = ops.kernel("libm.exp", np.exp, ops.negative(d))
         r = ops.arith("add", ops.maximum(a, b), ops.kernel("libm.log1p", np.log1p, e))
         if inner is not None:  # the float32 result rounded once more, to the format
-            return self._widen(r.lo, r.hi, r.nan, 0.5, self.fmt, exact_ok=True)
+            return self._round_only(r)
         return r
 
 

@@ -151,8 +151,8 @@ def _value(v: object) -> str:
 
 
 def _entry(sel: list[str], limits: dict[str, object], why: str, measured_on: list[str] | None = None,
-           derived_for: str | None = None) -> list[str]:
-    meta = []
+           derived_for: str | None = None, expected_failure: str | None = None) -> list[str]:
+    meta = [f"expected_failure = {_toml_str(expected_failure)}"] if expected_failure else []
     if measured_on:
         meta.append("measured_on = [" + ", ".join(_toml_str(m) for m in measured_on) + "]")
     if derived_for:
@@ -216,14 +216,18 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
     machines += ["unnamed machine"] * (len(reports) - len(machines))
     # combination -> path -> [(verdict, layout report, machine)], in the first report's order
     groups: dict[tuple, dict[str, list]] = {}
+    failures: dict[tuple, dict[str, tuple[str, str]]] = {}
     for (vs, ls), machine in zip(reports, machines):
         layout_of = {(r.format, r.fn, r.beta, r.threshold, r.path): r for r in ls
                      if r.target == target and r.status == "ok" and r.differing}
         for v in vs:
-            if v.target != target or v.status != "ok":
+            if v.target != target or v.status not in ("ok", "error"):
                 continue
             exhaustive = v.mode == "exhaustive" and v.format == "float32"  # counts of 2**32 inputs: not a sample's
             key = (v.format, v.fn, v.beta, v.threshold, exhaustive)
+            if v.status == "error":  # a defect of that path: an entry that expects it, naming it
+                failures.setdefault(key, {}).setdefault(v.path or "unknown", (v.reason or "", machine))
+                continue
             # layout checks are sampled: their budget is the sampled entry's (certificate.check_layout)
             lay = None if exhaustive else layout_of.get((v.format, v.fn, v.beta, v.threshold, v.path))
             groups.setdefault(key, {}).setdefault(v.path or "unknown", []).append((v, lay, machine))
@@ -239,7 +243,11 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
             sel.append('mode = "exhaustive"')
         own = {p: _widest([_limits(v, lay) for v, lay, _ in trios]) for p, trios in by_path.items()}
         whys = {p: _path_why(trios) for p, trios in by_path.items()}
-        where = {p: f"{p} ({', '.join(dict.fromkeys(m for _, _, m in trios))})" for p, trios in by_path.items()}
+        where = {p: f"{p} ({'; '.join(dict.fromkeys(m for _, _, m in trios))})" for p, trios in by_path.items()}
+        known = [_entry(sel + [f'path = "{p}"'], {}, f"known defect on the {p} path: {why}",
+                        measured_on=[f"{p} ({machine})"], expected_failure=_failure_key(why))
+                 for p, (why, machine) in sorted(failures.get((fmt, fn, beta, thr, exhaustive), {}).items())
+                 if p not in by_path]
         paths = sorted(own)
         widest = _widest(list(own.values()))
         if model is None:
@@ -253,9 +261,9 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
         for p in paths:
             by_limits.setdefault(repr(sorted(own[p].items())), []).append(p)
         if model is None and len(by_limits) == 1:
-            lines += _entry(sel, widest, "; ".join(f"{p}: {whys[p]}" for p in paths) if len(paths) > 1
-                            else whys[paths[0]], measured_on=[where[p] for p in paths],
+            lines += _entry(sel, widest, _joined_whys(whys), measured_on=[where[p] for p in paths],
                             derived_for=f"every other path ({base_why})")
+            lines += [line for entry in known for line in entry]
             continue
         lines += _entry(sel, base, base_why, derived_for="every path not measured (measured paths: the entries "
                                                           "below)")
@@ -267,10 +275,27 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
                 del full["max_finite_ulp"]
             path_sel = f'path = "{members[0]}"' if len(members) == 1 else \
                 "path = [" + ", ".join(f'"{p}"' for p in members) + "]"
-            why = whys[members[0]] if len(members) == 1 else \
-                "; ".join(f"{p}: {whys[p]}" for p in members)
+            why = _joined_whys({p: whys[p] for p in members})
             lines += _entry(sel + [path_sel], full, f"measured: {why}", measured_on=[where[p] for p in members])
+        lines += [line for entry in known for line in entry]
     return "\n".join(lines)
+
+
+def _failure_key(reason: str) -> str:
+    """The stable part of a failure's reason (its kind and first words, not the inputs or the fusion's name):
+    "raised JaxRuntimeError: INTERNAL: Failed to materialize symbols"."""
+    return ":".join(reason.split(" (on ")[0].split(":")[:3]).strip()
+
+
+def _joined_whys(whys: dict[str, str]) -> str:
+    """One reason for several paths: each distinct measurement once, after the paths that gave it."""
+    if len(set(whys.values())) == 1:
+        (why,) = set(whys.values())
+        return why if len(whys) == 1 else f"the same on {', '.join(whys)}: {why}"
+    by_text: dict[str, list[str]] = {}
+    for p, why in whys.items():
+        by_text.setdefault(why, []).append(p)
+    return "; ".join(f"{', '.join(ps)}: {why}" for why, ps in by_text.items())
 
 
 def _path_why(trios: list) -> str:

@@ -3,7 +3,7 @@
 Reports written before ``targets.cpu_path`` named each framework's own dispatch level recorded every AVX-512
 level as "avx512" and every AVX2 one as "avx2"; their detail keys (NumPy's dispatch target, the oneDNN and
 XLA caps) and the CPU they ran on say which fine level it was. ``python -m reports.relabel IN OUT --levels
-numpy=avx512_spr,onednn=avx512_core_amx,xla=amx [--machine TEXT]`` writes the report again with today's
+numpy=avx512_spr,torch=avx512,onednn=avx512_core_amx,xla=amx [--machine TEXT]`` writes the report again with today's
 labels (:func:`targets.cpu_path.fine_path`), the CPU's levels under ``environment.cpu_levels`` and the
 machine's description under ``environment.machine``; everything else is kept as it was measured.
 """
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.relabel", description=__doc__.split("\n\n")[0])
     p.add_argument("report", type=Path, help="accuracy.json (or .json.gz, or its folder)")
     p.add_argument("out", type=Path, help="where to write the relabelled report (.json or .json.gz)")
-    p.add_argument("--levels", required=True, help="ladder=label,... of the measuring CPU (numpy, onednn, xla)")
+    p.add_argument("--levels", required=True, help="ladder=label,... of the measuring CPU (numpy, torch, onednn, xla)")
     p.add_argument("--machine", default=None, help="a description of the measuring machine")
     args = p.parse_args(argv)
     levels = {}
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"reports.relabel: error: {item!r} is not ladder=label of {sorted(LADDERS)}", file=sys.stderr)
             return 2
         levels[ladder] = label
-    text = json.dumps(relabel(read_report(args.report), levels, args.machine), indent=1, sort_keys=False)
+    text = json.dumps(relabel(read_report(args.report), levels, args.machine), separators=(",", ":"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".gz":
         with gzip.open(args.out, "wt", encoding="utf-8", compresslevel=9) as f:

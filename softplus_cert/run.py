@@ -104,16 +104,21 @@ def load_modules(specs: Iterable[str]) -> None:
 
 def _isolated(target, timeout: float, memory_limit: int | None):
     """The target behind a worker process (crash, hang and memory containment), which rebuilds it from its
-    module, entry point or built-in (targets.locate)."""
+    module, entry point or built-in (targets.locate). Its availability, checks, path and versions are asked
+    there too (a probe that crashes is the target's finding): nothing of the target's own code runs here,
+    except for a plugin that failed to load (its reason is all it has) and a target no worker can get,
+    which is asked here whether it is available (if not, it stays as it is; if so, the run is refused)."""
     import targets
     from targets.isolation import IsolatedTarget
     from targets.locate import NotSendable
 
-    if targets.reason_unavailable(target) is not None:
+    if isinstance(target, targets.BrokenPlugin):
         return target
     try:
         return IsolatedTarget(target, timeout=timeout, memory_limit=memory_limit)
     except NotSendable as e:
+        if targets.reason_unavailable(target) is not None:
+            return target
         raise SelectionError(str(e)) from None
 
 
@@ -371,7 +376,8 @@ def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | N
             records += _time_target(t, formats, sizes, repeats, min_time, timeout, isolation)
             if advance:
                 advance(t.name)
-    env = environment(None, [getattr(t, "_target", t) for t in runnable])
+    # versions and paths as each target's worker answered them (cached since selection): no framework here
+    env = environment(None, runnable)
     steps = _training(timeout, quiet) if training else []
     write_speed_json(out / "speed.json", records, env, training=steps or None)
     write_speed_markdown(out / "speed.md", records, env, training=steps or None)

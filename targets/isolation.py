@@ -1,17 +1,21 @@
 """Running a target in a worker process, so that a crash, a hang or a runaway allocation stays there.
 
-:class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: everything cheap (name, formats, ``check``,
-switch points, versions) is answered in this process; ``softplus``, ``softplus_grad``, ``set_threads`` and
-``code_path`` (the instruction-set path is the worker's, which may be capped by ``env``) run in a worker
-process started with ``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their thread
-pools). The worker gets the target by its source and name (:mod:`targets.locate`: the plugin module or entry
-point is loaded again there), so targets that do not pickle are isolated too; it says "ready" once it has
-the target, so a plugin that fails, hangs or crashes while loading is told apart from one that fails
-computing. The worker lives as long as the wrapper, so the framework is imported once per target and a
-well-behaved target pays only the pickling of its arrays through a pipe. Arrays keep their memory layout on
-the way (a sliced or transposed view arrives as such a view, not as the contiguous copy pickle would make),
-results that are not NumPy arrays are refused in the worker (a torch tensor never reaches this process), and
-a thread count set with ``set_threads`` is set again in a worker started after a crash.
+:class:`IsolatedTarget` wraps a :class:`~targets.base.Target`: the run reads only its attributes (name,
+formats, device, params) in this process. Every call of its code runs in a worker process started with
+``spawn`` (fork is unsafe once torch, TensorFlow or XLA have started their thread pools): ``softplus``,
+``softplus_grad``, ``roundtrip``, ``set_threads``, and the questions the run asks before it computes —
+``availability``, ``check`` and ``switch_points`` (OpenVINO's and ONNX Runtime's checks compile and run a
+model), ``code_path`` and ``versions`` (the instruction-set path and versions are the worker's, whose
+environment may be capped by ``env``). A method the wrapped target inherits unchanged from
+:class:`~targets.base.Target` reads attributes only and is answered here. The worker gets the target by its
+source and name (:mod:`targets.locate`: the plugin module or entry point is loaded again there), so targets
+that do not pickle are isolated too; it says "ready" once it has the target, so a plugin that fails, hangs
+or crashes while loading is told apart from one that fails computing. The worker lives as long as the
+wrapper, so the framework is imported once per target and a well-behaved target pays only the pickling of
+its arrays through a pipe. Arrays keep their memory layout on the way (a sliced or transposed view arrives
+as such a view, not as the contiguous copy pickle would make), results that are not NumPy arrays are refused
+in the worker (a torch tensor never reaches this process), and a thread count set with ``set_threads`` is
+set again in a worker started after a crash.
 
 Failures come back as exceptions of their own kind, each with a one-line cause:
 
@@ -19,6 +23,19 @@ Failures come back as exceptions of their own kind, each with a one-line cause:
 * :class:`TargetTimeout` — no answer within ``timeout`` seconds: the worker is killed;
 * :class:`TargetCrashed` — the worker died (segfault, abort, out-of-memory kill): "crashed: SIGSEGV";
 * :class:`TargetSkipped` — not tried: this kind of call timed out or crashed earlier in this wrapper's life.
+
+**A probe that crashes is a finding, not a dead run.** The run's questions are answered once each, cached:
+the first question (or :meth:`IsolatedTarget.previous_failure`) surveys the target — ``availability()``,
+then, where it is available, ``code_path()`` and ``versions()`` — and each ``check(fmt, β, threshold)``
+asks the worker (with that combination's ``switch_points``, in the same round trip) where the target has a
+check or switch points of its own. Where a probe crashes, hangs or cannot load the target, the target
+stays in the grid (``availability()`` None; ``check`` accepts the declared formats, or for a format whose
+own probe died, that format at the parameters the target takes) and the failure is the verdict: the first
+:meth:`~IsolatedTarget.previous_failure` asked about it returns it ("crashed: SIGSEGV while probing
+check(bfloat16)"), later ones "skipped: an earlier probe of this run crashed: …", and calls of its kinds
+fail at once with :class:`TargetSkipped`. A ``check`` that raises is a finding the same way; an
+``availability()`` that raises makes the target unavailable, and a ``code_path()`` or ``versions()`` that
+raises is re-raised to its caller (who records it), as in-process.
 
 **A dead target costs one timeout.** After a timeout or a crash of a call kind — ``softplus`` or
 ``softplus_grad`` in one format, or any other method — the wrapper remembers it, and every later call of that
@@ -41,6 +58,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from oracle.formats import get_format
 from oracle.implementation import (NO_RETRY, TargetCrashed, TargetFailure, TargetOutputError, TargetRaised,
                                    TargetSkipped, TargetTimeout, output_problem)
 from oracle.workers import (DEFAULT_TIMEOUT, describe_exit, environ_applied, failure_payload, limit_memory,
@@ -146,12 +164,14 @@ class WorkerProcess:
             type_name, message, detail = payload
             raise TargetRaised(type_name, f"{message} (loading the target in its worker)", detail)
 
-    def call(self, method: str, args: tuple, timeout: float) -> Any:
+    def call(self, method: str, args: tuple, timeout: float, during: str = "") -> Any:
+        """The worker's answer to ``method(*args)``; ``during``: what the call is, for a crash's or timeout's
+        message ("probing check(bfloat16)")."""
         try:
             self.conn.send((method, tuple(_pack(a) for a in args)))
         except (BrokenPipeError, ConnectionResetError, EOFError):
-            raise TargetCrashed(self._death()) from None
-        status, payload = self._answer(timeout)
+            raise TargetCrashed(self._death() + (" while " + during if during else "")) from None
+        status, payload = self._answer(timeout, during)
         if status == "ok":
             return payload
         raise TargetRaised(*payload)
@@ -201,8 +221,10 @@ def _call_kind(method: str, args: tuple) -> tuple[str, str]:
 class IsolatedTarget:
     """A target whose computations run in a worker process (see the module docstring).
 
-    Attribute access other than the methods below goes to the wrapped target. ``plugin_specs``: modules a
-    worker loads before unpickling a target that has no source (default: every plugin module loaded here).
+    Attribute access other than the methods below goes to the wrapped target (in this process: a method of
+    the target's own that is not one of these, e.g. OpenVINO's ``probe``, runs here). ``plugin_specs``:
+    modules a worker loads before unpickling a target that has no source (default: every plugin module loaded
+    here).
     Raises :class:`targets.locate.NotSendable` at construction for a target a worker cannot get.
     """
 
@@ -217,7 +239,15 @@ class IsolatedTarget:
         self._threads: int | None = None  # the last thread count set, set again in a fresh worker
         self._dead: dict[tuple[str, str], str] = {}  # call kind -> the timeout or crash it ended in
         self._unloadable: str | None = None  # why a worker could not load the target (then nothing runs)
-        self._code_path: dict[str, str] | None = None
+        # the survey of the target (availability, then code_path and versions), asked once
+        self._surveyed = False
+        self._availability: str | None = None
+        self._answers: dict[str, tuple[bool, Any]] = {}  # method -> (True, value) or (False, TargetRaised)
+        # per (format, beta, threshold): the worker's check, and the switch points where it accepts
+        self._checks: dict[tuple, str | None] = {}
+        self._switches: dict[tuple, list[float]] = {}
+        self._probe_failed: dict[str, str] = {}  # "*" (the whole target) or a format -> how its probe ended
+        self._told: set[str] = set()  # the probe failures previous_failure has reported (then: skipped)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._target, name)
@@ -230,12 +260,23 @@ class IsolatedTarget:
 
     def previous_failure(self, fmt: str, fn: str) -> str | None:
         """Why a ``fn`` call in ``fmt`` is not worth trying ("skipped: an earlier float32 softplus call of
-        this run timed out after 60 s"), or None."""
+        this run timed out after 60 s"), or None. Surveys the target first (see the module doc): a probe of
+        the target or of ``fmt`` that crashed, hung or raised is returned as it ended the first time it is
+        asked about ("crashed: SIGSEGV while probing check(bfloat16)"), as skipped afterwards."""
+        self._survey()
+        for key in ("*", fmt):
+            reason = self._probe_failed.get(key)
+            if reason is not None and key not in self._told:
+                self._told.add(key)
+                return reason
         return self._skip_reason((fmt, fn))
 
     def _skip_reason(self, kind: tuple[str, str]) -> str | None:
         if self._unloadable is not None:
             return f"skipped: the target could not be loaded in a worker earlier in this run: {self._unloadable}"
+        probe = self._probe_failed.get("*") or (self._probe_failed.get(kind[0]) if kind[0] != "*" else None)
+        if probe is not None:
+            return f"skipped: an earlier probe of this run {probe}"
         reason = self._dead.get(kind)
         if reason is None:
             return None
@@ -262,24 +303,32 @@ class IsolatedTarget:
             worker.call("set_threads", (self._threads,), self._timeout)
         return worker
 
-    def _call(self, method: str, *args) -> Any:
-        kind = _call_kind(method, args)
+    def _ask(self, kind: tuple[str, str], method: str, args: tuple, during: str = "") -> Any:
+        """``method(*args)`` in the worker (``during``: what it is, for the failure's message), remembering a
+        timeout or crash under ``kind``; TargetSkipped at once where ``kind`` failed so before."""
         skipped = self._skip_reason(kind)
         if skipped is not None:
             raise TargetSkipped(skipped)
         try:
-            return self._ensure_worker().call(method, args, self._timeout)
+            return self._ensure_worker().call(method, args, self._timeout, during)
         except (TargetTimeout, TargetCrashed) as exc:
             self._worker = None  # the next call of another kind starts afresh
             if self._unloadable is None:
                 self._dead[kind] = str(exc)
             raise
 
+    def _call(self, method: str, *args) -> Any:
+        return self._ask(_call_kind(method, args), method, args)
+
     def softplus(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
         return self._call("softplus", np.asarray(x), beta, threshold)
 
     def softplus_grad(self, x: np.ndarray, beta: float = 1.0, threshold=None) -> np.ndarray:
         return self._call("softplus_grad", np.asarray(x), beta, threshold)
+
+    def roundtrip(self, x: np.ndarray) -> np.ndarray:
+        """The wrapped target's ``roundtrip`` (data through the framework and back), run in the worker."""
+        return self._call("roundtrip", np.asarray(x))
 
     def recipe(self) -> TargetRef:
         """How another worker process (a pool's, a Dask cluster's) gets the wrapped target: the same
@@ -291,12 +340,156 @@ class IsolatedTarget:
         """The environment every process computing for this target starts with (a capped path)."""
         return dict(self.env)
 
+    # --- what the run asks before computing: answered by the worker, once (see the module doc) ----------------
+
+    def _inherited(self, method: str) -> bool:
+        """Whether the wrapped target's ``method`` is :class:`~targets.base.Target`'s own, which reads the
+        target's attributes only (then it is answered in this process)."""
+        from .base import Target
+
+        t = self._target
+        return (isinstance(t, Target) and method not in getattr(t, "__dict__", {})
+                and getattr(type(t), method, None) is getattr(Target, method))
+
+    def _probe_failure(self, exc: TargetFailure, during: str) -> str:
+        """How a probe ended, in one line: a crash or timeout names the probe already; an exception the
+        target raised gets it added."""
+        if isinstance(exc, TargetRaised) and self._unloadable is None:
+            return f"{exc} while {during}"
+        return str(exc)
+
+    def _survey(self) -> None:
+        """Ask the worker, once, whether the target is available and, where it is, its instruction-set path
+        and versions. A crash, hang or load failure there makes the whole target a finding (``"*"``)."""
+        if self._surveyed:
+            return
+        self._surveyed = True
+        if self._unloadable is not None:  # a call already failed to load it, and said so
+            return
+        questions = ["code_path"] + ([] if self._inherited("versions") else ["versions"])
+        if not self._inherited("availability"):
+            questions.insert(0, "availability")
+        for method in questions:
+            during = f"probing {method}()"
+            try:
+                answer = self._ask(("*", method), method, (), during)
+            except TargetRaised as exc:
+                if self._unloadable is not None:  # the worker could not load the target
+                    self._probe_failed["*"] = str(exc)
+                    return
+                if method == "availability":  # as in-process (oracle's reason_unavailable): unavailable
+                    self._availability = f"availability check failed: {exc.type_name}: {exc.message}"
+                    return
+                self._answers[method] = (False, exc)  # raised again to whoever asks, who records it
+                continue
+            except TargetFailure as exc:  # crashed or hung (also while loading the target)
+                self._probe_failed["*"] = self._probe_failure(exc, during)
+                return
+            if method == "availability":
+                self._availability = answer
+                if answer is not None:
+                    return  # unavailable: nothing else to ask
+            else:
+                self._answers[method] = (True, answer)
+
+    def _from_survey(self, method: str) -> Any:
+        """The survey's answer to ``method`` (re-raised where the target raised), asked now where the survey
+        did not (the target is unavailable in its worker)."""
+        self._survey()
+        if method not in self._answers:
+            self._answers[method] = (True, self._ask(("*", method), method, (), f"probing {method}()"))
+        ok, value = self._answers[method]
+        if not ok:
+            raise TargetRaised(value.type_name, value.message, value.detail)
+        return dict(value) if isinstance(value, dict) else value
+
+    def availability(self) -> str | None:
+        """None if the target can run here (as its worker sees it), else why not. A worker that crashed, hung
+        or could not load the target while answering leaves it available: that failure is its verdict."""
+        if self._inherited("availability"):
+            return self._target.availability()
+        self._survey()
+        return self._availability
+
+    def check(self, fmt, beta: float = 1.0, threshold: float | None = None) -> str | None:
+        """The wrapped target's ``check``, run in the worker (with the combination's switch points) where the
+        target has a check or switch points of its own; cached. ValueError here for a format the suite does
+        not know. A probe that failed leaves the combination in (see the module doc)."""
+        if self._inherited("check") and self._inherited("switch_points"):
+            return self._target.check(fmt, beta, threshold)
+        name = get_format(fmt).name  # ValueError for an unknown format, here, as Target.check raises it
+        key = (name, beta, threshold)
+        if key in self._checks:
+            return self._checks[key]
+        self._survey()
+        if "*" in self._probe_failed or self._unloadable is not None:
+            answer = self._declared_check(name, beta, threshold)
+        elif name in self._probe_failed:
+            answer = self._params_check(beta, threshold)
+        else:
+            during = "probing " + _described("check", name, beta, threshold)
+            try:
+                answer, switches = self._ask((name, "check"), "__job__", (_probe_combo, (name, beta, threshold)),
+                                             during)
+            except TargetFailure as exc:
+                self._probe_failed["*" if self._unloadable is not None else name] = self._probe_failure(exc, during)
+                return self.check(name, beta, threshold)
+            if answer is None:
+                self._switches[key] = switches
+        self._checks[key] = answer
+        return answer
+
+    def _params_check(self, beta: float, threshold: float | None) -> str | None:
+        """:meth:`Target.check`'s parameter rules alone (for a format whose probe failed)."""
+        params = getattr(self._target, "params", None)
+        if beta != 1.0 and not getattr(params, "beta", False):
+            return f"only beta=1 is supported, got beta={beta!r}"
+        if threshold is not None and not getattr(params, "threshold", False):
+            return f"no threshold parameter; pass threshold=None, got threshold={threshold!r}"
+        return None
+
+    def _declared_check(self, fmt: str, beta: float, threshold: float | None) -> str | None:
+        """What the target declares (its formats and parameters), without asking its code: for a target
+        whose survey failed."""
+        from .base import Target
+
+        if isinstance(self._target, Target):
+            return Target.check(self._target, fmt, beta, threshold)
+        formats = getattr(self._target, "formats", None)
+        if formats is not None and fmt not in formats:
+            return f"{fmt} is not supported (supported: {', '.join(formats) or 'none'})"
+        return self._params_check(beta, threshold)
+
+    def supports(self, fmt, beta: float = 1.0, threshold: float | None = None) -> bool:
+        """True if available here and :meth:`check` accepts the combination (both asked of the worker)."""
+        return self.availability() is None and self.check(fmt, beta, threshold) is None
+
+    def switch_points(self, fmt, beta: float = 1.0, threshold: float | None = None) -> list[float]:
+        """The wrapped target's ``switch_points``, from the worker (cached; [] for a format whose probe
+        failed: it is not computed)."""
+        if self._inherited("switch_points"):
+            return self._target.switch_points(fmt, beta, threshold)
+        name = get_format(fmt).name
+        key = (name, beta, threshold)
+        if key not in self._switches:
+            if "*" in self._probe_failed or name in self._probe_failed:
+                return []
+            during = "probing " + _described("switch_points", name, beta, threshold)
+            self._switches[key] = [float(s) for s in
+                                   self._ask((name, "switch_points"), "switch_points", (name, beta, threshold),
+                                             during)]
+        return list(self._switches[key])
+
+    def versions(self) -> dict[str, str]:
+        """The wrapped target's ``versions()`` as its worker reports them (asked once)."""
+        if self._inherited("versions"):
+            return self._target.versions()
+        return self._from_survey("versions")
+
     def code_path(self) -> dict[str, str]:
         """The wrapped target's instruction-set path as the worker sees it (its environment may cap it);
         asked once (it does not change while the environment does not)."""
-        if self._code_path is None:
-            self._code_path = self._call("code_path")
-        return dict(self._code_path)
+        return self._from_survey("code_path")
 
     def set_threads(self, n: int | None) -> bool:
         """The wrapped target's ``set_threads``, run in the worker (where the framework's thread pool is)."""
@@ -308,7 +501,7 @@ class IsolatedTarget:
         """``func(target, *args)`` in a fresh one-shot worker of its own (same environment and memory cap),
         e.g. timing the target without the accuracy run's worker state; ``func`` and ``args`` must pickle
         (module-level functions, plain data). Its result, or a TargetFailure."""
-        if self._unloadable is not None:
+        if self._unloadable is not None or "*" in self._probe_failed:
             raise TargetSkipped(self._skip_reason(("*", "job")))
         return call_in_worker(_job_on_ref, func, self.ref, args, timeout=timeout or self._timeout,
                               memory_limit=self._memory_limit, env=self.env)
@@ -328,6 +521,21 @@ class IsolatedTarget:
 
 def _job_on_ref(func: Callable, ref: TargetRef, args: tuple):
     return func(ref.resolve(), *args)
+
+
+def _probe_combo(target, fmt: str, beta: float, threshold) -> tuple[str | None, list[float] | None]:
+    """In the worker: the target's ``check`` of one combination and, where it accepts, its switch points."""
+    reason = target.check(fmt, beta, threshold)
+    if reason is not None:
+        return reason, None
+    get = getattr(target, "switch_points", None)
+    return None, [float(s) for s in (get(fmt, beta, threshold) if get else [])]
+
+
+def _described(method: str, fmt: str, beta: float, threshold) -> str:
+    """``check(bfloat16)``, ``check(float32, beta=2, threshold=0)``: a probe, for messages."""
+    extra = "" if beta == 1.0 and threshold is None else f", beta={beta:g}, threshold={threshold!r}"
+    return f"{method}({fmt}{extra})"
 
 
 def _load_plugins(specs: list[str]) -> None:

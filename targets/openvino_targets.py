@@ -32,6 +32,10 @@ the format unless the plugin really computes in it: the hint must read back unch
   INT8 only): the hint is accepted but reads back as f32, and the runtime model is Convert -> SoftPlus (f32)
   -> Convert: a hidden upcast, refused with the nodes named. On a CPU with AVX512-FP16/AMX-BF16 the probe
   may pass; the adapter still declares only float32 (not verified there) and says so.
+* bfloat16 on such a CPU with oneDNN capped below AVX512_CORE (``--max-isa avx2``): the plugin compiles
+  the model for bf16 and ``infer()`` dies of SIGSEGV (2026.4.1, Sapphire Rapids), so the probe refuses it
+  without running it (:func:`_capped_kernel_problem`). Any probe runs in the target's worker process
+  (:mod:`targets.isolation`), where a crash is that target's finding, not the run's end.
 
 Marshalling: inputs are copied into an ``ov.Tensor`` of the format's element type by bit pattern (a contiguous
 1-d unsigned-integer view, so 0-d, empty and strided inputs work and nothing is converted); the output
@@ -171,6 +175,38 @@ def _runtime_problem(compiled, op: str, fmt: str) -> str | None:
     return None
 
 
+#: The lowest oneDNN level at which the CPU plugin's JIT eltwise kernels handle bf16 data (or AVX2_VNNI_2's
+#: AVX-NE-CONVERT, which this ladder does not name: the CPU flag is checked instead).
+_BF16_KERNEL_LEVEL = "avx512_core"
+
+
+def _capped_kernel_problem(fmt: str) -> str | None:
+    """Why a bfloat16 model must not be run where oneDNN is capped below what the plugin's bf16 kernels need,
+    or None.
+
+    Seen with OpenVINO 2026.4.1 on a Sapphire Rapids CPU (AVX512_BF16, AMX) under ``ONEDNN_MAX_CPU_ISA=AVX2``
+    (``--max-isa avx2``; also AVX, SSE41, AVX2_VNNI): the plugin still reports BF16 among its
+    OPTIMIZATION_CAPABILITIES (FP16 is gone), the bf16 hint reads back as bf16 and the runtime graph is
+    Input(bf16) -> Eltwise(bf16) -> Output(bf16), but ``infer()`` dies of SIGSEGV, a load through a null
+    pointer in libopenvino_intel_cpu_plugin.so. Apparently the precision is chosen from what the CPU has and
+    the kernel from what the capped oneDNN may use, and at AVX2 without AVX-NE-CONVERT no bf16 eltwise kernel
+    is made.
+    From AVX512_CORE up the same model runs. The format is refused there without running it (this adapter
+    does not declare bfloat16; the reason says why it is not even tried).
+    """
+    if fmt != "bfloat16":
+        return None
+    path = cpu_path.onednn_path()
+    level, ladder = path[cpu_path.PATH_KEY], cpu_path.LADDERS["onednn"]
+    if level not in ladder or ladder.index(level) >= ladder.index(_BF16_KERNEL_LEVEL):
+        return None
+    if "avx_ne_convert" in cpu_path.host_flags():
+        return None
+    return (f"oneDNN is capped at {level} (ONEDNN_MAX_CPU_ISA={path.get('onednn.max_isa')}), below "
+            f"{_BF16_KERNEL_LEVEL}, on a CPU without AVX-NE-CONVERT: the plugin compiles the model for bf16 all "
+            f"the same and running it crashes the process (SIGSEGV in infer(), seen in 2026.4.1), so it is not run")
+
+
 class _Request:
     """One compiled model and its infer request."""
 
@@ -228,7 +264,7 @@ class OvSoftplus(Target):
             for op in ("SoftPlus", "Sigmoid"):
                 try:
                     r = self._request(op, fmt, probing=True)
-                    reason = self._problems[(op, fmt)]
+                    reason = self._problems[(op, fmt)] or _capped_kernel_problem(fmt)
                     if reason is None:
                         r.run(np.array([-1.0, 0.0, 1.0, 2.0]).astype(get_format(fmt).dtype))
                 except Unsupported:
