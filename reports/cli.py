@@ -337,6 +337,8 @@ def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
     from softplus_cert.certify import hold
 
     held = hold(certs, verdicts, layouts)
+    for line in held.basis:
+        print(f"budgets of {line}")
     for line in held.loose:
         print(f"loose budget (tighten it): {line}")
     if held.violations:
@@ -360,9 +362,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     """List targets: available ones with formats, device and parameters; unavailable ones with the reason."""
     import targets
 
+    from softplus_cert.run import availability_of
+
     _load_plugins(args)
-    for t in targets.all_targets():
-        reason = targets.reason_unavailable(t)
+    for t, reason in availability_of(targets.all_targets()):
         if reason:
             print(f"{t.name:18s} unavailable: {reason}")
             continue

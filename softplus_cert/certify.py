@@ -14,7 +14,8 @@ from typing import Iterable, Mapping
 
 from oracle.certificate import Certificate, CertificateError, certificate_for, load_certificate, violations_by_target
 
-__all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certificates", "certificate_for", "hold"]
+__all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certificates", "certificate_for", "hold",
+           "basis"]
 
 
 def builtin_certificate_dir() -> Path:
@@ -42,6 +43,8 @@ class Holding:
 
     broken: dict[str, list[str]] = field(default_factory=dict)
     loose: list[str] = field(default_factory=list)
+    #: per target and instruction-set path judged, what its budgets there rest on (:func:`basis`)
+    basis: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -57,4 +60,31 @@ def hold(certs: Mapping[str, Certificate], verdicts: Iterable, layouts: Iterable
     verdicts, layouts = list(verdicts), list(layouts)
     broken = {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
     loose = [line for v in verdicts for line in certificate_for(certs, v.target).loose(v)]
-    return Holding(broken, loose)
+    return Holding(broken, loose, basis(certs, verdicts))
+
+
+def _measured_here(entry: dict, path: str) -> bool:
+    """Whether a certificate entry's figures were measured on ``path`` (its measured_on names the path)."""
+    return any(m == path or m.startswith(f"{path} (") for m in entry.get("measured_on", []))
+
+
+def basis(certs: Mapping[str, Certificate], verdicts: Iterable) -> list[str]:
+    """One line per judged target and path: whether its budgets there were measured on that path, derived
+    for it from stated kernel bounds, or neither (held to the loosest measured path): what a verdict on a
+    CPU nobody here measured rests on."""
+    seen: dict[tuple[str, str], str] = {}
+    for v in verdicts:
+        if v.status != "ok" or (v.target, v.path) in seen:
+            continue
+        cert = certificate_for(certs, v.target)
+        entries = [e for e in cert.entries_for(v) if "max_ulp" in e or "expected_failure" in e]
+        if not entries or not any("measured_on" in e or "derived_for" in e for e in cert.entries):
+            continue  # a certificate without provenance (a plugin's hand-written one): nothing to tell
+        if any(_measured_here(e, v.path) for e in entries):
+            how = "measured on this path"
+        elif "derived for paths not measured" in entries[-1].get("reason", ""):
+            how = "not measured on this path: held to budgets derived from its kernels' stated bounds"
+        else:
+            how = "not measured on this path, and its kernels state no bound: held to the loosest measured path"
+        seen[(v.target, v.path)] = f"{v.target} on path {v.path or 'unknown'}: {how}"
+    return list(seen.values())

@@ -31,7 +31,7 @@ from oracle.grid import FUNCTIONS, THRESHOLDS, Combo, combinations
 from oracle.measure import CHUNK
 from oracle.workers import DEFAULT_TIMEOUT
 
-__all__ = ["SelectionError", "Selection", "AccuracyRun", "load_modules", "select", "run_accuracy", "run_shard",
+__all__ = ["SelectionError", "Selection", "AccuracyRun", "load_modules", "availability_of", "select", "run_accuracy", "run_shard",
            "write_accuracy", "write_page", "run_speed", "progress_bar", "exhaustive_selection", "writable",
            "Merged", "merge_shard_files"]
 
@@ -120,6 +120,28 @@ def _isolated(target, timeout: float, memory_limit: int | None):
         if targets.reason_unavailable(target) is not None:
             return target
         raise SelectionError(str(e)) from None
+
+
+def availability_of(all_targets: Sequence, timeout: float = 300.0) -> list[tuple[object, str | None]]:
+    """(target, why it is unavailable or None) for each target, each asked in a worker of its own (a probe
+    that crashes or hangs there is named as the reason instead of ending this process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import targets
+
+    def ask(t):
+        iso = _isolated(t, timeout, None)
+        try:
+            reason = targets.reason_unavailable(iso)
+            failed = getattr(iso, "probe_failure", lambda: None)()
+            return t, reason or (f"probe failed: {failed}" if failed else None)
+        finally:
+            if iso is not t:
+                iso.close()
+
+    # the workers start and import their frameworks side by side (each thread only waits on its pipe)
+    with ThreadPoolExecutor(max_workers=max(1, len(all_targets))) as pool:
+        return list(pool.map(ask, all_targets))
 
 
 def select(names: Sequence[str] | None = None, *, modules: Sequence[str] = (), formats: Sequence[str] | None = None,

@@ -1,7 +1,7 @@
 """The certification tests: one per target × format × function × (β, threshold) × instruction-set path.
 
 Parametrized by :mod:`softplus_cert.plugin` (``softplus_cert_case``: the combination, ``cpu_path``: "native"
-or "avx2"); collected from here when a backend author asks for them on the command line
+or a cap level of ``targets.cpu_path.CAP_LEVELS``, e.g. "baseline"); collected from here when a backend author asks for them on the command line
 (``pytest --softplus-cert-module my_target.py --softplus-cert-target NAME``), and imported by this
 repository's own suite (``tests/certify``). Each test judges its combination with the oracle's judge and
 fails with the certificate's violation messages (target, format, function, parameters, the worst input, its

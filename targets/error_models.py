@@ -35,9 +35,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from oracle.derive import KernelBound
+import numpy as np
 
-from .torch_targets import threshold_or_default
+from oracle.derive import KernelBound
 
 __all__ = ["ErrorModel", "numpy_model", "scipy_model", "torch_model", "NUMPY_STATED", "LIBM_STATED",
            "SLEEF_STATED"]
@@ -122,8 +122,6 @@ def scipy_model() -> ErrorModel:
 
 
 def _exp(v):
-    import numpy as np
-
     return np.exp(v)
 
 
@@ -133,13 +131,14 @@ def _torch_bounds(fmt: str) -> dict[str, KernelBound]:
     return {"exp": KernelBound(b), "log1p": KernelBound(b)}
 
 
-def torch_model() -> ErrorModel:
+def torch_model(default_threshold: float) -> ErrorModel:
     """torch's softplus kernels (ATen ``softplus_kernel`` / ``softplus_backward_kernel``, and Inductor's code for
     the same decomposition): z = x·β; z > threshold ? x : log1p(exp(z))/β, and exp(z)/(exp(z) + 1) with 1 above
-    the threshold; float16 and bfloat16 compute all of it in float32 and round once."""
+    the threshold; float16 and bfloat16 compute all of it in float32 and round once. ``default_threshold``: the
+    threshold of a combination whose threshold is None (torch's default, 20)."""
 
     def formula(fn: str, beta: float, threshold: float | None):
-        thr = threshold_or_default(threshold)
+        thr = default_threshold if threshold is None else threshold
 
         def body(ops, x):
             z = x * ops.const(beta)

@@ -47,8 +47,8 @@ own report what it saw. Calls of other kinds start a fresh worker.
 
 ``memory_limit`` (bytes) caps the worker's address space (RLIMIT_AS), so an allocation storm ends as a
 MemoryError or a crash of the worker alone. ``env`` (variable → value) is set in the worker's environment
-before it starts, so frameworks read it at import: ``targets.cpu_path.cap_changes()`` holds them to AVX2
-in that worker alone.
+before it starts, so frameworks read it at import: ``targets.cpu_path.cap_changes(level)`` holds them to a
+lower CPU family in that worker alone.
 """
 
 from __future__ import annotations
@@ -402,6 +402,10 @@ class IsolatedTarget:
         if not ok:
             raise TargetRaised(value.type_name, value.message, value.detail)
         return dict(value) if isinstance(value, dict) else value
+
+    def probe_failure(self) -> str | None:
+        """How the survey of the target (availability, path, versions) failed in its worker, or None."""
+        return self._probe_failed.get("*")
 
     def availability(self) -> str | None:
         """None if the target can run here (as its worker sees it), else why not. A worker that crashed, hung

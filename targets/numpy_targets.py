@@ -37,6 +37,7 @@ from oracle.formats import FORMATS, Format, get_format
 
 from . import cpu_path
 from .base import Params, Target, speed_inputs
+from .error_models import numpy_model
 
 __all__ = ["NumpyFormulation", "TARGETS", "numpy_kernels"]
 
@@ -101,8 +102,6 @@ class NumpyFormulation(Target):
 
     def error_model(self):
         """NumPy's stated kernel bounds through this formulation (``targets.error_models.numpy_model``)."""
-        from .error_models import numpy_model
-
         return numpy_model(self._forward, self._derivative)
 
     def code_path(self) -> dict[str, str]:

@@ -40,6 +40,7 @@ from oracle.formats import FORMATS, Format, get_format
 
 from . import cpu_path
 from .base import Params, Target, import_module, missing_module, probed_check, speed_inputs
+from .error_models import scipy_model
 
 __all__ = ["ScipySoftplus", "TARGETS", "probe"]
 
@@ -98,8 +99,6 @@ class ScipySoftplus(Target):
 
     def error_model(self):
         """SciPy's scalar loops over libm (``targets.error_models.scipy_model``)."""
-        from .error_models import scipy_model
-
         return scipy_model()
 
     def code_path(self) -> dict[str, str]:

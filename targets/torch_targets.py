@@ -30,6 +30,7 @@ from oracle.formats import Format, format_of, get_format
 
 from . import cpu_path, marshal
 from .base import Params, Target, import_module, missing_module, speed_inputs, thread_count
+from .error_models import torch_model
 
 __all__ = ["TorchSoftplus", "TARGETS", "DEFAULT_THRESHOLD", "threshold_or_default"]
 
@@ -54,9 +55,7 @@ class TorchSoftplus(Target):
         on CUDA none is modelled here (its libdevice bounds differ)."""
         if self.device != "cpu":
             return None
-        from .error_models import torch_model
-
-        return torch_model()
+        return torch_model(DEFAULT_THRESHOLD)
 
     def availability(self) -> str | None:
         reason = missing_module("torch")
