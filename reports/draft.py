@@ -161,10 +161,12 @@ def _entry(sel: list[str], limits: dict[str, object], why: str, measured_on: lis
             f"reason = {_toml_str(why)}", *meta, ""]
 
 
-def derived_inputs(fmt: str, beta: float) -> np.ndarray:
+def derived_inputs(fmt: str, beta: float, measured_worst=()) -> np.ndarray:
     """The inputs a derivation takes its maximum over: every finite value of an 8- or 16-bit format; for
-    float32 and float64 a bit-uniform sample (2**20 resp. 2**17, seed 0: every binade) and 2**16 evenly spaced
-    values over |βx| <= 64, where the formulas switch, cancel and underflow."""
+    float32 and float64 a bit-uniform sample (2**20 resp. 2**17, seed 0: every binade), 2**16 evenly spaced
+    values over |βx| <= 64, where the formulas switch and cancel, and 2**17 over |βx| <= 800, where they
+    underflow; and the worst inputs the measured paths found (``measured_worst``), so that the derivation
+    is compared with each measurement where that measurement was largest."""
     from oracle.formats import get_format
     from oracle.inputs import bit_uniform, every_value
 
@@ -172,17 +174,20 @@ def derived_inputs(fmt: str, beta: float) -> np.ndarray:
     if f.bits <= 16:
         return every_value(f)
     with np.errstate(all="ignore"):
-        grid = np.linspace(-64.0 / beta, 64.0 / beta, 1 << 16).astype(f.dtype)
-    return np.concatenate([bit_uniform(f, 1 << (20 if f.bits == 32 else 17), 0), grid])
+        grids = [np.linspace(-z / beta, z / beta, n).astype(f.dtype) for z, n in ((64.0, 1 << 16), (800.0, 1 << 17))]
+    worst = np.asarray(list(measured_worst), dtype=np.float64).astype(f.dtype)
+    return np.concatenate([bit_uniform(f, 1 << (20 if f.bits == 32 else 17), 0), *grids, worst])
 
 
-def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cache: dict) -> tuple[dict, str]:
+def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cache: dict,
+                   measured_worst=()) -> tuple[dict, str]:
     """The path-less entry's limits and reason where ``model`` states its kernels' bounds."""
     from oracle.derive import budget, derive
 
-    key = (fmt, fn, beta, thr)
+    key = (fmt, fn, beta, thr, tuple(sorted(set(measured_worst))))
     if key not in cache:
-        cache[key] = derive(model.formula(fn, beta, thr), fmt, fn, beta, derived_inputs(fmt, beta), model.bounds(fmt))
+        cache[key] = derive(model.formula(fn, beta, thr), fmt, fn, beta, derived_inputs(fmt, beta, measured_worst),
+                            model.bounds(fmt))
     d = cache[key]
     limits = dict(widest)
     in_force = limits_in_force(widest)
@@ -193,8 +198,8 @@ def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cac
     else:
         limits.pop("max_finite_ulp", None)
     over = "" if budget(d.max_finite_ulp) >= in_force["max_finite_ulp"] else \
-        (f"; a measured path erred by more ({num(in_force['max_finite_ulp'], 4)} ulp): its kernels exceed their "
-         f"stated bounds, and the budget is that measurement")
+        (f"; a measured path erred by more ({num(in_force['max_finite_ulp'], 4)} ulp), at an input the derivation "
+         f"also took: its kernels exceed their stated bounds there, and the budget is that measurement")
     nonfinite = (f"; a result may be non-finite for {d.nonfinite_inputs} of them (an intermediate overflows)"
                  if d.nonfinite_inputs else "") + (f"; NaN possible for {d.nan_inputs}" if d.nan_inputs else "")
     why = (f"derived for paths not measured: {model.family}, within their stated bounds ({model.source}), "
@@ -255,7 +260,9 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
             base, base_why = widest, ("not derived for paths not measured: this target's kernels state no error "
                                       "bound; they are held to the loosest measured path")
         else:
-            base, base_why = _derived_entry(model, fmt, fn, beta, thr, widest, cache)
+            worst = [w.x for trios in by_path.values() for v, _, _ in trios for w in (*v.worst, *v.worst_finite)
+                     if math.isfinite(w.x)]
+            base, base_why = _derived_entry(model, fmt, fn, beta, thr, widest, cache, worst)
         # measured paths with the same figures share an entry
         by_limits: dict[str, list[str]] = {}
         for p in paths:

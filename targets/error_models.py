@@ -76,11 +76,10 @@ def _numpy_bounds(fmt: str) -> dict[str, KernelBound]:
     if fmt in NUMPY_STATED:
         return {**{k: KernelBound(_vs_exact(v)) for k, v in NUMPY_STATED[fmt].items()}, **libm32}
     if fmt == "float16":  # NumPy's own float16 loops: the float32 loop, then within 1 ulp of its rounding
-        simd = {k: KernelBound(_vs_exact(NUMPY_FP16_STATED), "float32", _vs_exact(v))
-                for k, v in NUMPY_STATED["float32"].items()}
+        simd = {k: KernelBound(NUMPY_FP16_STATED, "float32", _vs_exact(v)) for k, v in NUMPY_STATED["float32"].items()}
         return {**simd, **libm32}
     # bfloat16 and float8: ml_dtypes' loops compute in float32 with libm and round once
-    return {**{k: KernelBound(0.5, "float32", _vs_exact(v)) for k, v in LIBM_STATED.items()}, **libm32}
+    return {**{k: KernelBound(0.0, "float32", _vs_exact(v)) for k, v in LIBM_STATED.items()}, **libm32}
 
 
 def numpy_model(forward, derivative) -> ErrorModel:
@@ -134,18 +133,23 @@ def _torch_bounds(fmt: str) -> dict[str, KernelBound]:
 def torch_model(default_threshold: float) -> ErrorModel:
     """torch's softplus kernels (ATen ``softplus_kernel`` / ``softplus_backward_kernel``, and Inductor's code for
     the same decomposition): z = x·β; z > threshold ? x : log1p(exp(z))/β, and exp(z)/(exp(z) + 1) with 1 above
-    the threshold; float16 and bfloat16 compute all of it in float32 and round once. ``default_threshold``: the
+    the threshold, with β and the threshold in the type computed in; float16 and bfloat16 compute all of it in
+    float32 and round once. ``default_threshold``: the
     threshold of a combination whose threshold is None (torch's default, 20)."""
 
     def formula(fn: str, beta: float, threshold: float | None):
         thr = default_threshold if threshold is None else threshold
 
         def body(ops, x):
-            z = x * ops.const(beta)
+            # ATen converts β and the threshold to the type it computes in: β = 0.001 becomes
+            # 0.0010000000474974513 in float32, an error of |βx|·5e-8 relative in exp's argument
+            b = ops.const(float(np.asarray(beta, dtype=ops.fmt.dtype)))
+            t = ops.const(float(np.asarray(thr, dtype=ops.fmt.dtype)))
+            z = x * b
             if fn == "softplus":
-                return ops.where(z > ops.const(thr), x, ops.log1p(ops.exp(z)) / ops.const(beta))
+                return ops.where(z > t, x, ops.log1p(ops.exp(z)) / b)
             e = ops.exp(z)
-            return ops.where(z > ops.const(thr), ops.const(1), e / (e + ops.const(1)))
+            return ops.where(z > t, ops.const(1), e / (e + ops.const(1)))
 
         def f(ops, x):
             if ops.fmt.p < 24:
