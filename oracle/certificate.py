@@ -151,6 +151,17 @@ class Certificate:
         limits.setdefault("max_ulp", 0.5)
         return Budget(limits_in_force(limits), reasons)
 
+    def expects_failure(self, record) -> bool:
+        """Whether an errored verdict or layout report is a defect the certificate states for its path:
+        an ``expected_failure`` entry whose text the error's reason contains."""
+        if record.status != "error":
+            return False
+        v = record if isinstance(record, Verdict) else Verdict(
+            record.target, record.format, record.fn, record.beta, record.threshold, code_path=dict(record.code_path))
+        b = self.budget_for(v)
+        known = b.limits.get("expected_failure") if b is not None else None
+        return bool(known) and known in (record.reason or "")
+
     def entries_for(self, v: Verdict) -> list[dict[str, Any]]:
         """The entries that match the verdict's combination and path, in file order."""
         return [e for e in self.entries if _matches(e, v)]
@@ -162,8 +173,7 @@ class Certificate:
             return []
         b = self.budget_for(v)
         if v.status == "error":
-            known = b.limits.get("expected_failure") if b is not None else None
-            if known and known in (v.reason or ""):
+            if self.expects_failure(v):
                 return []  # a known defect on this path, stated in the certificate (its reason says which)
             return [Violation("error", f"{where}: {v.reason}")]
         if b is None:
@@ -223,8 +233,7 @@ class Certificate:
             return []
         b = self.budget_for(Verdict(r.target, r.format, r.fn, r.beta, r.threshold, code_path=dict(r.code_path)))
         if r.status == "error":
-            known = b.limits.get("expected_failure") if b is not None else None
-            if known and known in (r.reason or ""):
+            if self.expects_failure(r):
                 return []
             return [Violation("layout", f"{where}: layout check failed: {r.reason}")]
         allowed = 0 if b is None else b.limits["layout_differences"]

@@ -45,6 +45,8 @@ class Holding:
     loose: list[str] = field(default_factory=list)
     #: per target and instruction-set path judged, what its budgets there rest on (:func:`basis`)
     basis: list[str] = field(default_factory=list)
+    #: failures the certificates expect on their path (``expected_failure``): known defects, not breaks
+    known: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -60,7 +62,10 @@ def hold(certs: Mapping[str, Certificate], verdicts: Iterable, layouts: Iterable
     verdicts, layouts = list(verdicts), list(layouts)
     broken = {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
     loose = [line for v in verdicts for line in certificate_for(certs, v.target).loose(v)]
-    return Holding(broken, loose, basis(certs, verdicts))
+    known = [f"{r.target} {r.format} {r.fn} on path {r.path or 'unknown'}{what}: {r.reason}"
+             for records, what in ((verdicts, ""), (layouts, " (layout check)")) for r in records
+             if certificate_for(certs, r.target).expects_failure(r)]
+    return Holding(broken, loose, basis(certs, verdicts), known)
 
 
 def _measured_here(entry: dict, path: str) -> bool:

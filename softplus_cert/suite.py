@@ -50,6 +50,8 @@ def test_certify(softplus_cert_case, cpu_path, softplus_cert, record_property):
     cert = certificate_for(softplus_cert.certificates, combo.target.name)
     for line in cert.loose(v):
         record_property("loose_budget", line)
+    if cert.expects_failure(v):  # a known defect of this path, stated in the certificate: shown, not passed
+        pytest.xfail(f"known defect on path {v.path} ({cert.path}): {v.reason}")
     violations = cert.check(v)
     assert not violations, f"certificate {cert.path}:\n" + "\n".join(x.message for x in violations)
 
@@ -98,5 +100,7 @@ def test_certify_layout(softplus_cert_case, cpu_path, softplus_cert, record_prop
     softplus_cert.record(record_property, layout=r)
     _check_path(r, cpu_path)
     cert = certificate_for(softplus_cert.certificates, combo.target.name)
+    if cert.expects_failure(r):
+        pytest.xfail(f"known defect on path {r.path} ({cert.path}): {r.reason}")
     violations = cert.check_layout(r)
     assert not violations, f"certificate {cert.path}:\n" + "\n".join(x.message for x in violations)
