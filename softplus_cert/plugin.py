@@ -28,12 +28,14 @@ from pathlib import Path
 
 import pytest
 
+from targets.cpu_path import CAP_LEVELS
+
 __all__ = ["Certifier", "CPU_PATHS"]
 
 #: The instruction-set paths a certification can run on: "native" (as the CPU dispatches) and each cap level of
-#: ``targets.cpu_path.CAP_LEVELS`` ("avx512_icl", "avx512_skx", "avx2", "baseline": every framework held to that
+#: ``targets.cpu_path.CAP_LEVELS`` ("avx512_bf16", "avx512_icl", "avx512_skx", "avx2", "baseline": every framework held to that
 #: CPU family in a worker process of its own, with compile caches of its own).
-CPU_PATHS = ("native", "avx512_icl", "avx512_skx", "avx2", "baseline")
+CPU_PATHS = ("native", *CAP_LEVELS)
 _VERDICT, _LAYOUT, _LOOSE = "softplus_cert_verdict", "softplus_cert_layout", "loose_budget"
 
 
@@ -51,12 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="float32/float64 sample size (default: the judge's)")
     g.addoption("--softplus-cert-seed", type=int, default=0, metavar="N", help="seed of the sampled inputs")
     g.addoption("--softplus-cert-cpu-paths", default=None, metavar="LIST",
-                help="instruction-set paths to certify on: native, avx512_icl, avx512_skx, avx2, baseline "
+                help="instruction-set paths to certify on: native, avx512_bf16, avx512_icl, avx512_skx, avx2, baseline "
                      "(default: the ini setting softplus_cert_cpu_paths, else native)")
     g.addoption("--softplus-cert-report", default=None, metavar="DIR",
                 help="also write accuracy.json, accuracy.md and index.html of what was judged into DIR")
-    parser.addini("softplus_cert_cpu_paths", "instruction-set paths to certify on by default (native, avx512_icl, "
-                                             "avx512_skx, avx2, baseline)",
+    parser.addini("softplus_cert_cpu_paths", "instruction-set paths to certify on by default (native, avx512_bf16, "
+                                             "avx512_icl, avx512_skx, avx2, baseline)",
                   default="native")
 
 

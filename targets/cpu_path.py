@@ -26,7 +26,8 @@ labels agree run the same kernels: NumPy on a Sapphire Rapids (``avx512_spr``: i
 AVX512-FP16) and on a Zen 4 (``avx512_icl``) do not, although both are "AVX-512".
 
 :data:`CAPS` holds, per CPU family below the best one, the environment that holds every framework there
-(:data:`CAP_LEVELS`, from the most capable down: ``avx512_icl``, ``avx512_skx``, ``avx2``, ``baseline``), so one
+(:data:`CAP_LEVELS`, from the most capable down: ``avx512_bf16``, ``avx512_icl``, ``avx512_skx``, ``avx2``,
+``baseline``), so one
 machine measures every path below its own. Each capped environment also gives compiled-code caches a folder of
 their own (:func:`capped_environ`): Inductor otherwise serves code compiled for another ISA to a capped run and
 returns wrong values (a torch defect this suite found: ``examples/findings/inductor-cache-isa``).
@@ -99,6 +100,7 @@ def _numpy_dispatch_names() -> bool:
 
 # What NumPy must not dispatch to under each cap (NumPy >= 2.4 names, then the older single-feature names).
 _NUMPY_OFF = {
+    "avx512_bf16": ("AVX512_SPR", "AVX512_SPR"),
     "avx512_icl": ("AVX512_SPR", "AVX512_SPR"),
     "avx512_skx": ("AVX512_ICL AVX512_SPR", "AVX512_CNL AVX512_ICL AVX512_SPR"),
     "avx2": ("X86_V4 AVX512_ICL AVX512_SPR",
@@ -108,16 +110,18 @@ _NUMPY_OFF = {
                  "AVX512_ICL AVX512_SPR"),
 }
 
-#: The CPU families one machine can cap itself down to, from the most capable: Ice Lake / Zen 4 class
-#: (AVX-512 without FP16), Skylake-X class (AVX-512 F/CD/BW/DQ/VL), Haswell / Zen 3 class (AVX2 + FMA), and
-#: x86-64-v2 (SSE4.2, no AVX: NumPy's baseline, torch's DEFAULT kernels).
-CAP_LEVELS = ("avx512_icl", "avx512_skx", "avx2", "baseline")
+#: The CPU families one machine can cap itself down to, from the most capable: Zen 4 / Cooper Lake class
+#: (AVX-512 with BF16, without FP16), Ice Lake class (AVX-512 with VNNI and VBMI2, no BF16), Skylake-X class
+#: (AVX-512 F/CD/BW/DQ/VL), Haswell / Zen 3 class (AVX2 + FMA), and x86-64-v2 (SSE4.2, no AVX: NumPy's baseline,
+#: torch's DEFAULT kernels).
+CAP_LEVELS = ("avx512_bf16", "avx512_icl", "avx512_skx", "avx2", "baseline")
 
 #: The lowest of :data:`CAP_LEVELS`: what CI certifies on besides the native path.
 LOWEST_CAP = CAP_LEVELS[-1]
 
 #: Per cap, the highest label each ladder may report under it (:func:`within_cap` checks a run against it).
 CAP_LIMITS: dict[str, dict[str, str]] = {
+    "avx512_bf16": {"numpy": "avx512_icl", "torch": "avx512", "onednn": "avx512_core_bf16", "xla": "avx512_bf16"},
     "avx512_icl": {"numpy": "avx512_icl", "torch": "avx512", "onednn": "avx512_core_vnni", "xla": "avx512_vnni"},
     "avx512_skx": {"numpy": "x86_v4", "torch": "avx512", "onednn": "avx512_core", "xla": "avx512"},
     "avx2": {"numpy": "x86_v3", "torch": "avx2", "onednn": "avx2", "xla": "avx2"},

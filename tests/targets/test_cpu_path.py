@@ -221,7 +221,7 @@ def test_within_cap(code_path: dict, cap: str, ok: bool) -> None:
 
 
 @pytest.mark.parametrize("flags, host, reaching", [
-    (_SPR, "avx512", {"avx512_icl", "avx512_skx", "avx2", "baseline"}),
+    (_SPR, "avx512", {"avx512_bf16", "avx512_icl", "avx512_skx", "avx2", "baseline"}),
     (_ZEN4, "avx512", {"avx512_icl", "avx512_skx", "avx2", "baseline"}),  # oneDNN's bf16 level is above ICL's
     (_ICL, "avx512", {"avx512_skx", "avx2", "baseline"}),
     (_SKX, "avx512", {"avx2", "baseline"}),
