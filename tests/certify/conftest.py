@@ -7,10 +7,11 @@ author's suite does: its options select what is certified.
                                      targets/certificates/<name>.toml, others default.toml
   --softplus-cert-samples N          sample size for float32/float64 (default: oracle.inputs.DEFAULT_SAMPLES)
   --softplus-cert-seed N             seed of the sampled inputs (default 0)
-  --softplus-cert-cpu-paths LIST     "native" judges the targets in this process, as the CPU dispatches;
-                                     "avx2" in a worker process whose environment holds every framework at
-                                     AVX2 or below (targets.cpu_path.AVX2_CAP), as on most hosted CI runners
-                                     (default here: both, pyproject's softplus_cert_cpu_paths). On a CPU
-                                     without AVX-512 the capped run repeats the native one and is skipped,
-                                     saying so, unless asked for alone.
+  --softplus-cert-cpu-paths LIST     "native" judges the targets in this process, as the CPU dispatches; a
+                                     cap level (avx512_bf16, avx512_icl, avx512_skx, avx2, baseline) in a
+                                     worker process whose environment holds every framework at that CPU
+                                     family or below (targets.cpu_path.CAPS), with compile caches of its own
+                                     (default here: native,baseline, pyproject's softplus_cert_cpu_paths). A
+                                     level that changes nothing on this CPU is skipped, saying so, unless
+                                     asked for alone.
 """
