@@ -377,7 +377,8 @@ def derive(formula: Callable[[Any, Any], Any], fmt, fn: str, beta: float, x: np.
 
 
 def budget(u: float) -> float:
-    """A budget for a derived bound: 2% more, rounded up to two significant digits, at least 0.5."""
+    """A budget for an error bound, derived or measured: 2% more, rounded up to two significant digits, at
+    least 0.5; inf for inf and NaN."""
     if not math.isfinite(u):
         return math.inf
     v = u * 1.02

@@ -29,7 +29,10 @@ import math
 
 import numpy as np
 
-from oracle.certificate import Certificate, limits_in_force
+from oracle.certificate import limits_in_force
+from oracle.derive import budget, derive
+from oracle.formats import get_format
+from oracle.inputs import bit_uniform, every_value
 from oracle.judge import Verdict
 
 from .digits import num, percent
@@ -92,11 +95,10 @@ def _layout_why(r) -> str:
 
 
 def _budget_ulp(u: float) -> float:
-    """A budget for a measured maximum: 2% margin, two significant digits, never below 0.5 (what a
-    correctly rounded result may err by); inf stays inf, NaN (NaN results: an infinite error) is inf."""
-    if math.isnan(u) or math.isinf(u):
-        return math.inf
-    return max(_ceil2(u * 1.02), 0.5)
+    """A budget for a measured maximum: the rule a derived bound gets too (:func:`oracle.derive.budget`: 2%
+    margin, two significant digits, never below 0.5, what a correctly rounded result may err by); inf stays
+    inf, NaN (NaN results: an infinite error) is inf."""
+    return budget(u)
 
 
 def _limits(v: Verdict, layout) -> dict[str, object]:
@@ -167,9 +169,6 @@ def derived_inputs(fmt: str, beta: float, measured_worst=()) -> np.ndarray:
     values over |βx| <= 64, where the formulas switch and cancel, and 2**17 over |βx| <= 800, where they
     underflow; and the worst inputs the measured paths found (``measured_worst``), so that the derivation
     is compared with each measurement where that measurement was largest."""
-    from oracle.formats import get_format
-    from oracle.inputs import bit_uniform, every_value
-
     f = get_format(fmt)
     if f.bits <= 16:
         return every_value(f)
@@ -182,8 +181,6 @@ def derived_inputs(fmt: str, beta: float, measured_worst=()) -> np.ndarray:
 def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cache: dict,
                    measured_worst=()) -> tuple[dict, str]:
     """The path-less entry's limits and reason where ``model`` states its kernels' bounds."""
-    from oracle.derive import budget, derive
-
     key = (fmt, fn, beta, thr, tuple(sorted(set(measured_worst))))
     if key not in cache:
         cache[key] = derive(model.formula(fn, beta, thr), fmt, fn, beta, derived_inputs(fmt, beta, measured_worst),

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from targets.cpu_path import CAP_LEVELS
+from targets.cpu_path import CAP_LEVELS, cap_reaches, host_isa, host_level
 
 __all__ = ["Certifier", "CPU_PATHS"]
 
@@ -276,8 +276,6 @@ def _redundant(path: str, paths: list[str]) -> list:
     """A skip for a capped run where it would repeat the native one: where the cap takes no framework below
     what this CPU runs (an AVX2 CPU capped at avx512_icl, any cap off x86), both runs judge the same kernels
     (asked for alone, without "native", it still runs, in its worker)."""
-    from targets.cpu_path import cap_reaches, host_isa, host_level
-
     if path != "native" and "native" in paths and not cap_reaches(path):
         return [pytest.mark.skip(reason=f"capping at {path} changes no framework's kernels on this CPU "
                                         f"({host_isa()}, oneDNN level {host_level('onednn')}): the capped run "

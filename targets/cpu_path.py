@@ -239,12 +239,11 @@ def _rank(label: str | None) -> int | None:
     return ISA_ORDER.index(label) if label in ISA_ORDER else None
 
 
-def _cap_level(var: str, value: str | None) -> str | None:
-    """The label an ISA cap variable's value stands for; None for unset, empty, "no limit" or unknown."""
+def _torch_level(value: str | None) -> str | None:
+    """The label an ``ATEN_CPU_CAPABILITY`` value stands for; None for unset, empty or unknown. (oneDNN's and
+    XLA's caps are compared on their own ladders, :func:`_ladder_rank`.)"""
     if not value or not value.strip():
         return None
-    if var == "ONEDNN_MAX_CPU_ISA" and value.strip().upper() == "DEFAULT":
-        return None  # oneDNN: the library's own choice, i.e. no limit
     label = normalize(value)
     return label if label in ISA_ORDER else None
 
@@ -421,7 +420,7 @@ def capped_environ(cap: str | dict[str, str] = "avx2", base: Mapping[str, str] |
     for var, value in variables.items():
         old = env.get(var)
         if var == "ATEN_CPU_CAPABILITY":
-            new, have = _rank(_cap_level(var, value)), _rank(_cap_level(var, old))
+            new, have = _rank(_torch_level(value)), _rank(_torch_level(old))
             if have is not None and new is not None and have < new:
                 continue  # base is stricter
             host = _rank(host_isa())

@@ -111,17 +111,13 @@ def scipy_model() -> ErrorModel:
             return lambda ops, x: ops.logaddexp(ops.const(0), x)
 
         def expit(ops, x):
-            e = ops.kernel("libm.exp", _exp, -x)
+            e = ops.kernel("libm.exp", np.exp, -x)
             return ops.const(1) / (ops.const(1) + e)
 
         return expit
 
     return ErrorModel("SciPy's scalar loops over libm (exp, log1p)", "glibc's libm-test-ulps (exp, log1p 1 ulp)",
                       _numpy_bounds, formula)
-
-
-def _exp(v):
-    return np.exp(v)
 
 
 def _torch_bounds(fmt: str) -> dict[str, KernelBound]:
