@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluate import correctly_rounded
-from .formats import FORMATS, Format, format_of, get_format
-from .ulp import ulp_error
+from oracle.evaluate import correctly_rounded
+from oracle.formats import FORMATS, Format, format_of, get_format
+from oracle.ulp import ulp_error
 
 __all__ = ["softplus", "softplus_grad", "ulp_error", "FORMATS", "Format", "get_format", "format_of"]
 

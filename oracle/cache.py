@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .formats import Format
+from oracle.files import atomic_write
+from oracle.formats import Format
 
 __all__ = ["ORACLE_VERSION", "atomic_write", "cache_dir", "table", "table_path", "clear_memory"]
 
@@ -57,24 +57,6 @@ def _load(fmt: Format, fn: str) -> np.ndarray | None:
     if meta != _meta(fmt, fn, hashlib.sha256(raw).hexdigest()):
         return None  # corrupt, truncated, or built by another oracle version
     return np.frombuffer(raw, dtype=np.dtype(fmt.uint).newbyteorder("<")).astype(fmt.uint)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename: readers see the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide reports from other users
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _store(fmt: Format, fn: str, bits: np.ndarray) -> None:

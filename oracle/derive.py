@@ -49,9 +49,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import fast, fast64
-from .evaluate import correctly_rounded, to_float64
-from .formats import Format, get_format
+from oracle import fast, fast64
+from oracle.evaluate import correctly_rounded, to_float64
+from oracle.formats import Format, get_format
 
 __all__ = ["KernelBound", "IntervalOps", "Iv", "Derived", "derive", "budget"]
 

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 
-from . import cache, fast64
-from .exact import correctly_rounded_bits
-from .fast import round_fast
-from .formats import Format, format_of, get_format
+from oracle import cache, fast64
+from oracle.exact import FUNCTIONS, correctly_rounded_bits
+from oracle.fast import round_fast
+from oracle.formats import Format, format_of, get_format
 
 __all__ = ["correctly_rounded", "compute_bits", "exhaustive_table", "check_beta", "check_fn", "check_params",
            "to_float64"]
@@ -51,7 +51,7 @@ def check_params(fmt, fn: str, beta, threshold) -> tuple[Format, float]:
 
 
 def check_fn(fn: str) -> str:
-    if fn not in ("softplus", "softplus_grad"):
+    if fn not in FUNCTIONS:
         raise ValueError(f"unknown function {fn!r}; expected 'softplus' or 'softplus_grad'")
     return fn
 

@@ -26,18 +26,20 @@ quotient by a rational β) nor 1 / (1 + exp(-t)) is rational.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import flint
 import mpmath
 from mpmath import iv
 
-from .formats import Format
-from .rounding import round_dyadic
+from oracle.formats import Format
+from oracle.rounding import round_dyadic
 
 __all__ = ["Fn", "enclose", "correctly_rounded_bits", "reference", "rounded_and_error", "MAX_PREC"]
 
 Fn = Literal["softplus", "softplus_grad"]
+#: The two functions the oracle knows: softplus_β and its derivative sigmoid(βx).
+FUNCTIONS: tuple[str, ...] = get_args(Fn)
 Dyadic = tuple[int, int, int]  # (sign, man, exp): (-1)**sign * man * 2**exp, man >= 0
 
 #: Ziv gives up above this working precision: no binary input comes near it (the hardest float64 cases
@@ -48,7 +50,7 @@ _ZERO: Dyadic = (0, 0, 0)
 
 
 def _check_fn(fn: str) -> None:
-    if fn not in ("softplus", "softplus_grad"):
+    if fn not in FUNCTIONS:
         raise ValueError(f"unknown function {fn!r}; expected 'softplus' or 'softplus_grad'")
 
 

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import Format
-from .rounding import round_float64_array
+from oracle.formats import Format
+from oracle.rounding import round_float64_array
 
 __all__ = ["enclose_f64", "round_fast", "round_enclosure", "MAIN_LIMIT"]
 

@@ -86,8 +86,18 @@ from functools import cache, lru_cache
 import mpmath
 import numpy as np
 
-from .doubleword import (dw_div_dw, dw_div_fp, dw_plus_dw, dw_plus_fp, dw_times_dw, dw_times_fp,
-                         fast_two_sum, horner_fp, two_prod, two_sum)
+from oracle.doubleword import (
+    dw_div_dw,
+    dw_div_fp,
+    dw_plus_dw,
+    dw_plus_fp,
+    dw_times_dw,
+    dw_times_fp,
+    fast_two_sum,
+    horner_fp,
+    two_prod,
+    two_sum,
+)
 
 __all__ = ["W", "ABSOLUTE", "RADIUS_ULPS", "TINY", "UPPER", "MAIN_MAX", "MIN_RESULT", "BETA_RANGE", "MIN_BATCH",
            "enclose", "rounding", "ulp_errors", "midpoint_distance", "ieee_arithmetic", "tables"]

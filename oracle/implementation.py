@@ -1,7 +1,7 @@
 """What the oracle needs from an implementation under test, and how its failures read.
 
 The judge, the exhaustive engine, agreement and the layout checks measure any object that has the shape of
-:class:`Implementation`; ``targets.base.Target`` is one, ``targets.isolation.IsolatedTarget`` another (its
+:class:`Implementation`; ``targets.base.Target`` is one, ``engine.isolation.IsolatedTarget`` another (its
 calls run in a worker process), a test's duck-typed object a third. This module is a leaf: it imports
 nothing else of the project, and ``oracle/`` never imports ``targets/`` or ``reports/`` — the dependency runs
 one way, targets → oracle.

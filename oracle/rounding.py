@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import Format
+from oracle.formats import Format, get_format
 
 __all__ = ["round_dyadic", "round_float64_array", "round_float64_integer", "encode", "decode",
            "hardware_float32_ok"]
@@ -176,7 +176,6 @@ def round_float64_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
 
 
 def _probe_want():
-    from .formats import get_format
 
     return round_float64_integer(_PROBE, get_format("float32"))
 

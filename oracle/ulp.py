@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fast64
-from .evaluate import check_beta, check_fn, compute_bits, correctly_rounded, to_float64
-from .exact import rounded_and_error
-from .fast import enclose_f64, round_enclosure
-from .formats import Format, format_of
+from oracle import fast64
+from oracle.evaluate import check_beta, check_fn, compute_bits, correctly_rounded, to_float64
+from oracle.exact import rounded_and_error
+from oracle.fast import enclose_f64, round_enclosure
+from oracle.formats import Format, format_of
 
 __all__ = ["ulp_error", "errors_and_rounding", "ulp_exponent_f64", "ulp_f64", "pow2", "exact_error", "FAST_ACCURACY"]
 

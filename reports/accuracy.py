@@ -1,7 +1,7 @@
-"""Accuracy reports: run the judge over a grid of combinations and write JSON and Markdown.
+"""Accuracy reports written: accuracy.json and accuracy.md of the verdicts a run measured.
 
-``accuracy.json`` holds the Verdict records (``oracle.judge.Verdict.to_dict``) and the environment under a
-schema version, with the agreement between targets (``oracle.agreement``: one matrix of bit-identical
+``accuracy.json`` holds the Verdict records (``engine.judge.Verdict.to_dict``) and the environment under a
+schema version, with the agreement between targets (``engine.agreement``: one matrix of bit-identical
 fractions per format and function, and the disagreements of device pairs); ``accuracy.md`` fits a CI job
 summary: one table per format, the worst inputs, then the agreement tables.
 Files are written atomically (temporary file, then rename): an interrupted run never leaves half a file.
@@ -9,170 +9,35 @@ Files are written atomically (temporary file, then rename): an interrupted run n
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
-from oracle.cache import atomic_write
-from oracle.execute import Executor
-from oracle.grid import Combo
-from oracle.judge import SCHEMA_VERSION, Verdict, judge
+from engine.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
+from engine.stored import REPORT_SCHEMA
+from engine.verdict import Verdict
+from oracle.files import atomic_write_text, dumps
+from reports.digits import num, num_pair, percent
+from reports.summary import summarize, summary_lines, summary_markdown
+from reports.unmeasured import skipped_markdown, skipped_phases
 
-from .digits import num, num_pair, percent
-from .summary import summarize, summary_lines, summary_markdown
-from .unmeasured import skipped_markdown, skipped_phases
-
-__all__ = ["REPORT_SCHEMA", "Interrupted", "run_grid", "max_cell", "write_json", "write_markdown", "atomic_write_text", "load_json",
-           "agreement_percent", "AGREEMENT_NOTE", "pair_summary"]
-
-#: Layout version of accuracy.json: the Verdict schema plus the envelope around it.
-REPORT_SCHEMA = f"softplus-cert/accuracy/{SCHEMA_VERSION}"
-
-
-def run_grid(combos: Iterable[Combo], n: int | None, seed: int,
-             progress: Callable[[Combo], None] | None = None, jobs: int | None = None,
-             executor: Executor | None = None) -> list[Verdict]:
-    """Judge each combination (skipped ones become "unsupported" verdicts), in order.
-
-    ``progress`` is called with each combination after it has been judged; ``executor`` (or a local pool
-    of ``jobs`` worker processes): where samples of more than two chunks run (see :func:`oracle.judge.judge`).
-    """
-    out: list[Verdict] = []
-    try:
-        _judge_all(combos, n, seed, progress, out, jobs, executor)
-    except KeyboardInterrupt:
-        raise Interrupted(out) from None
-    return out
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`run_grid`; ``verdicts`` holds the combinations finished before it."""
-
-    def __init__(self, verdicts: list[Verdict]) -> None:
-        super().__init__(f"interrupted after {len(verdicts)} combinations")
-        self.verdicts = verdicts
-
-
-def _judge_all(combos, n, seed, progress, out: list[Verdict], jobs: int | None = None,
-               executor: Executor | None = None) -> None:
-    for c in combos:
-        if c.skip:
-            out.append(Verdict(target=c.target.name, format=c.fmt, fn=c.fn, beta=c.beta,
-                               threshold=c.threshold, status="unsupported", reason=c.skip))
-        else:
-            out.append(judge(c.target, c.fmt, c.fn, c.beta, c.threshold, n=n, seed=seed, jobs=jobs,
-                             executor=executor))
-            if progress:
-                progress(c)
-
-
-def run_layout_checks(combos: Iterable[Combo], seed: int,
-                      progress: Callable[[Combo], None] | None = None) -> list:
-    """:func:`oracle.consistency.layout_check` for each combination, in order (Ctrl-C: :class:`Interrupted`
-    carrying the finished reports)."""
-    from oracle.consistency import layout_check
-
-    out: list = []
-    try:
-        for c in combos:
-            out.append(layout_check(c.target, c.fmt, c.fn, c.beta, c.threshold, seed=seed))
-            if progress:
-                progress(c)
-    except KeyboardInterrupt:
-        raise Interrupted(out) from None
-    return out
-
-
-def read_report(path: Path) -> dict[str, Any]:
-    """The JSON document of an accuracy report: ``path`` is an accuracy.json, a gzip-compressed one
-    (``.gz``), or a report folder holding either."""
-    path = Path(path)
-    if path.is_dir():
-        found = [p for p in (path / "accuracy.json", path / "accuracy.json.gz") if p.exists()]
-        if not found:
-            raise ValueError(f"{path}: no accuracy.json or accuracy.json.gz in this folder")
-        path = found[0]
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return json.load(f)
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def load_layout(path: Path) -> list:
-    """The layout reports of an accuracy.json ([] for a report without them)."""
-    from oracle.consistency import LayoutReport
-
-    doc = read_report(path)
-    reports = [LayoutReport.from_dict(d) for d in doc.get("layout", [])]
-    if doc.get("schema") == _SCHEMA_3:  # no path recorded: the machine's (see load_json)
-        inferred = _schema_3_path(doc["environment"], path)
-        for r in reports:
-            r.code_path = dict(inferred)
-    return reports
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text.encode("utf-8"))
-
+__all__ = ["max_cell", "write_json", "write_markdown", "summary_table", "agreement_percent", "AGREEMENT_NOTE",
+           "pair_summary"]
 
 def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                agreement: Sequence[AgreementMatrix] | None = None,
                device_agreement: Sequence[PairReport] | None = None, layout: Sequence = ()) -> None:
     """accuracy.json: the verdicts, the environment, the agreement between targets
-    (:mod:`oracle.agreement`: matrices under "agreement", device pairs under "device_agreement"), the
-    layout-consistency reports (:mod:`oracle.consistency`, under "layout") and what was skipped after a target
+    (:mod:`engine.agreement`: matrices under "agreement", device pairs under "device_agreement"), the
+    layout-consistency reports (:mod:`engine.consistency`, under "layout") and what was skipped after a target
     hung or crashed (:func:`reports.unmeasured.skipped_phases`, under "skipped")."""
     doc = {"schema": REPORT_SCHEMA, "environment": env, "verdicts": [v.to_dict() for v in verdicts],
            "agreement": [m.to_dict() for m in agreement or ()],
            "device_agreement": [p.to_dict() for p in device_agreement or ()],
            "layout": [r.to_dict() for r in layout],
            "skipped": skipped_phases(verdicts, layout, agreement or ())}
-    atomic_write_text(path, json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
-
-
-#: An older layout that :func:`load_json` still reads (upgraded: see ``oracle.judge.Verdict.from_dict``).
-_SCHEMA_3 = "softplus-cert/accuracy/3"
-#: Schema 4: no search fields (read with their defaults: ``worst_source`` "", ``search_points`` 0).
-_SCHEMA_4 = "softplus-cert/accuracy/4"
-
-
-def load_json(path: Path, *, agreement: bool = False):
-    """(verdicts, environment) of an accuracy.json; with ``agreement=True`` (verdicts, environment,
-    matrices, device pair reports), empty lists for a report written without them.
-
-    A report of schema 3 is read as schema 4: its verdicts record no instruction-set path, so each gets
-    the path of the machine it ran on, as its torch-cpu target recorded it (``torch.cpu_capability``
-    in the environment); ValueError where that is not there to read."""
-    doc = read_report(path)
-    if doc.get("schema") not in (REPORT_SCHEMA, _SCHEMA_4, _SCHEMA_3):
-        raise ValueError(f"{path}: schema {doc.get('schema')!r}, expected {REPORT_SCHEMA!r}")
-    verdicts, env = [Verdict.from_dict(d) for d in doc["verdicts"]], doc["environment"]
-    if doc["schema"] == _SCHEMA_3:
-        inferred = _schema_3_path(env, path)
-        for v in verdicts:
-            v.code_path = dict(inferred)
-    if not agreement:
-        return verdicts, env
-    return (verdicts, env, [AgreementMatrix.from_dict(d) for d in doc.get("agreement", [])],
-            [PairReport.from_dict(d) for d in doc.get("device_agreement", [])])
-
-
-def _schema_3_path(env: dict[str, Any], path) -> dict[str, str]:
-    """The instruction-set path of a schema-3 report's machine, from torch's capability in its environment."""
-    from targets.cpu_path import normalize
-
-    caps = {str(t.get("torch.cpu_capability")) for t in env.get("targets", {}).values()
-            if t.get("torch.cpu_capability")}
-    if len(caps) != 1:
-        raise ValueError(f"{path}: a schema-3 report records no instruction-set path, and torch's "
-                         f"cpu_capability is not there to tell it")
-    cap = caps.pop()
-    return {"path": normalize(cap), "inferred": f"schema-3 report: the machine's path (torch.cpu_capability {cap})"}
+    atomic_write_text(path, dumps(doc) + "\n")
 
 
 def max_cell(v: Verdict) -> str:
@@ -227,7 +92,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
         lines += ["## Errors", ""] + [f"- {v.target} {v.format} {v.fn} ({v.params}): {v.reason}" for v in bad] + [""]
     lines += ["## Worst inputs", "",
               "Found by: the sample, a boundary set, the local search around the worst inputs and every switch "
-              "(`oracle.refine`), or every input judged (exhaustive).", "",
+              "(`engine.refine`), or every input judged (exhaustive).", "",
               "| target | format | fn | params | x | result | correctly rounded | ulp | found by |",
               "|---|---|---|---|---|---|---|---:|---|"]
     for v in ok:
@@ -246,7 +111,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
 
 
 def _switch_markdown(verdicts: Sequence[Verdict]) -> list[str]:
-    """Every formula switch measured: declared by the target, or discovered (``oracle.switches``)."""
+    """Every formula switch measured: declared by the target, or discovered (``engine.switches``)."""
     rows = [(v, j) for v in verdicts for j in v.switch_jumps]
     if not rows:
         return []
@@ -270,7 +135,7 @@ def _layout_markdown(reports: Sequence) -> list[str]:
     lines = ["", "## Layout consistency", "",
              "Inputs whose result changes with where they sit in a tensor (length, position, offset), with "
              "strided or transposed views, or with the thread count, against one contiguous call "
-             "(`oracle.consistency`; beta=1, default threshold). Bit-identical is the expectation.", "",
+             "(`engine.consistency`; beta=1, default threshold). Bit-identical is the expectation.", "",
              "| target | format | fn | differing / inputs | max ulps | worst x | result (layout) | other (layout) |",
              "|---|---|---|---:|---:|---|---|---|"]
     for r in reports:

@@ -20,7 +20,7 @@ Hooks for tests and styling: ``table.verdicts`` (one per format, ``id="verdicts-
 ``data-target``), ``table.worst``, ``table.environment``, ``img.plot`` (alt text says what it shows),
 ``ul.errors``, ``ul.unavailable``.
 
-Then the agreement between targets (``oracle.agreement``): a section per format (``id="agreement-<format>"``)
+Then the agreement between targets (``engine.agreement``): a section per format (``id="agreement-<format>"``)
 with one matrix per function (``table.agreement``, ``id="agreement-<format>-<fn>"``, cells = % of inputs with
 bit-identical results, shaded by how much two targets agree), and the disagreements of device pairs
 (``table.device-pair``).
@@ -35,14 +35,20 @@ import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from oracle.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
-from oracle.judge import Verdict
-
-from .accuracy import (AGREEMENT_NOTE, pair_summary, agreement_heading, agreement_percent, atomic_write_text,
-                       max_cell)
-from .digits import num, num_pair, percent
-from .plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
-from .summary import GRADES, Summary, summarize
+from engine.agreement import DEVICE_PAIRS, AgreementMatrix, PairReport
+from engine.judge import Verdict
+from reports.accuracy import (
+    AGREEMENT_NOTE,
+    agreement_heading,
+    agreement_percent,
+    atomic_write_text,
+    max_cell,
+    pair_summary,
+)
+from reports.digits import num, num_pair, percent
+from reports.plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
+from reports.summary import GRADES, Summary, summarize
+from reports.training import CLAIM_TEXT, claim_sentence
 
 __all__ = ["write_html", "render_html", "deviations"]
 
@@ -339,7 +345,6 @@ def _training_section(training: Sequence) -> str:
     Softplus and with ReLU and their ratio, then the sentence that puts each ratio beside the claim."""
     if not training:
         return ""
-    from .training import CLAIM_TEXT, claim_sentence
 
     ok = [r for r in training if r.status == "ok"]
     rows = [f'<tr data-framework="{_e(r.framework)}"><td>{_e(r.framework)}</td><td>{_e(r.model)}</td>'
@@ -368,7 +373,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
                 certificate_violations: Mapping[str, Sequence[str]] | None = None,
                 training: Sequence | None = None) -> str:
     """The page's text, from the verdicts, the environment record, the rendered plots and the agreement
-    between targets (``oracle.agreement``; no section without it); the summary first (``reports.summary``,
+    between targets (``engine.agreement``; no section without it); the summary first (``reports.summary``,
     with whether each certificate holds given ``certificate_violations``); the training-step benchmark
     (``reports.training`` records) last, where given."""
     ok = [v for v in verdicts if v.status == "ok"]

@@ -31,9 +31,9 @@ import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from oracle.cache import atomic_write
+from engine.judge import Verdict
+from oracle.files import atomic_write
 from oracle.formats import get_format
-from oracle.judge import Verdict
 
 __all__ = ["Plot", "plot_error_profiles", "plot_switch_neighbourhoods", "plot_summary", "render_plots",
            "MAX_SWITCH_PLOTS", "ERROR_FLOOR", "GRADE_COLOURS"]

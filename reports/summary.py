@@ -24,9 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from oracle.judge import Verdict
-
-from .digits import num, percent
+from engine.judge import Verdict
+from reports.digits import num, percent
 
 __all__ = ["GRADES", "GRADE_MARKS", "PROPERTY_NAMES", "Cell", "TargetSummary", "Summary", "grade", "summarize",
            "summary_markdown", "summary_lines", "cell_text"]

@@ -3,7 +3,7 @@
 A combination is *unmeasured* when the target raised, hung, crashed, or returned the wrong dtype or shape on
 it — its verdict (or layout report, or speed record of the softplus kernel) has status "error". Among those,
 *skipped* ones were not tried at all: an isolated target that timed out or crashed on a kind of call (format
-and function) is not called for that kind again in the run (``targets.isolation``), and the reason of what it
+and function) is not called for that kind again in the run (``engine.isolation``), and the reason of what it
 skipped starts with :data:`SKIPPED`. Unavailable targets and unsupported formats are neither: they are
 declared, not failures.
 

@@ -12,12 +12,19 @@
 The command line (``softplus-cert``) is a thin layer over these functions.
 """
 
-from oracle.case import Case
-from oracle.judge import judge
-
-from .certify import CertificateError, Holding, certificate_for, hold, load_certificates
-from .run import (AccuracyRun, Selection, SelectionError, run_accuracy, run_speed, select, write_accuracy,
-                  write_page)
+from engine.case import Case
+from engine.judge import judge
+from softplus_cert.certify import CertificateError, Holding, certificate_for, hold, load_certificates
+from softplus_cert.run import (
+                  AccuracyRun,
+                  Selection,
+                  SelectionError,
+                  run_accuracy,
+                  run_speed,
+                  select,
+                  write_accuracy,
+                  write_page,
+)
 
 __all__ = ["Case", "judge", "CertificateError", "Holding", "certificate_for", "hold", "load_certificates",
            "AccuracyRun", "Selection", "SelectionError", "run_accuracy", "run_speed", "select", "write_accuracy",

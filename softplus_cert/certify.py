@@ -3,7 +3,7 @@
 :func:`load_certificates` reads the built-in certificates (``targets/certificates/*.toml``) and then the
 given files (a later file for the same target replaces the earlier); :func:`certificate_for` is the one
 lookup of a target's certificate (its own, else the ``"*"`` one of ``default.toml``); :func:`hold` says what
-broke and what could be tightened. Budgets and their semantics: :mod:`oracle.certificate`.
+broke and what could be tightened. Budgets and their semantics: :mod:`engine.certificate`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from oracle.certificate import Certificate, CertificateError, certificate_for, load_certificate, violations_by_target
+import targets
+from engine.certificate import Certificate, CertificateError, certificate_for, load_certificate, violations_by_target
 
 __all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certificates", "certificate_for", "hold",
            "basis"]
@@ -20,7 +21,6 @@ __all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certi
 
 def builtin_certificate_dir() -> Path:
     """Where the built-in targets' certificates are installed."""
-    import targets
 
     return Path(targets.__file__).parent / "certificates"
 

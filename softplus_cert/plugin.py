@@ -17,7 +17,7 @@ test reports to the controller). A target without a certificate of its own is he
 
 Fixtures: ``softplus_cert`` (:class:`Certifier`: ``softplus_cert.judge("float32", "softplus")`` returns the
 Verdict of the selected target, for the author's own assertions; ``.certificates``, ``.targets``),
-``softplus_cert_case`` (the :class:`oracle.grid.Combo` of a generated test) and ``cpu_path``.
+``softplus_cert_case`` (the :class:`engine.grid.Combo` of a generated test) and ``cpu_path``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,19 @@ from pathlib import Path
 
 import pytest
 
-from targets.cpu_path import CAP_LEVELS, cap_reaches, host_isa, host_level
+import targets
+from engine.arguments import argparse_type, check_samples, check_seed
+from engine.certificate import certificate_for
+from engine.consistency import LayoutReport
+from engine.defaults import SAMPLES, SEED
+from engine.environment import environment
+from engine.isolation import IsolatedTarget
+from engine.judge import judge
+from engine.verdict import Verdict
+from softplus_cert import suite
+from softplus_cert.certify import CertificateError, load_certificates
+from softplus_cert.run import AccuracyRun, SelectionError, select, writable, write_accuracy
+from targets.cpu_path import CAP_LEVELS, cap_changes, cap_reaches, host_isa, host_level
 
 __all__ = ["Certifier", "CPU_PATHS"]
 
@@ -49,16 +61,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="certificate TOML for a target (repeatable; default: the built-in ones, else the default)")
     g.addoption("--softplus-cert-formats", default=None, metavar="LIST",
                 help="comma-separated formats (default: all the target supports)")
-    g.addoption("--softplus-cert-samples", type=int, default=None, metavar="N",
-                help="float32/float64 sample size (default: the judge's)")
-    g.addoption("--softplus-cert-seed", type=int, default=0, metavar="N", help="seed of the sampled inputs")
+    g.addoption("--softplus-cert-samples", type=argparse_type(check_samples), default=None, metavar="N",
+                help="float32/float64 sample size (default: {} / {}, plus boundary sets)".format(
+                    *(f"{SAMPLES[name]:,}" for name in ("float32", "float64"))))
+    g.addoption("--softplus-cert-seed", type=argparse_type(check_seed), default=SEED, metavar="N",
+                help=f"seed of the sampled inputs (default {SEED})")
     g.addoption("--softplus-cert-cpu-paths", default=None, metavar="LIST",
-                help="instruction-set paths to certify on: native, avx512_bf16, avx512_icl, avx512_skx, avx2, baseline "
+                help=f"instruction-set paths to certify on: {', '.join(CPU_PATHS)} "
                      "(default: the ini setting softplus_cert_cpu_paths, else native)")
     g.addoption("--softplus-cert-report", default=None, metavar="DIR",
                 help="also write accuracy.json, accuracy.md and index.html of what was judged into DIR")
-    parser.addini("softplus_cert_cpu_paths", "instruction-set paths to certify on by default (native, avx512_bf16, "
-                                             "avx512_icl, avx512_skx, avx2, baseline)",
+    parser.addini("softplus_cert_cpu_paths", f"instruction-set paths to certify on by default ({', '.join(CPU_PATHS)})",
                   default="native")
 
 
@@ -80,7 +93,7 @@ class Certifier:
     targets: list
     certificates: dict
     samples: int | None = None
-    seed: int = 0
+    seed: int = SEED
     reporting: bool = False
     _capped: dict = field(default_factory=dict)
 
@@ -98,15 +111,13 @@ class Certifier:
 
     def judge(self, fmt: str, fn: str = "softplus", beta: float = 1.0, threshold: float | None = None, *,
               target: str | None = None, n: int | None = None, **kwargs):
-        """The :class:`oracle.verdict.Verdict` of the (only, or named) selected target on this case."""
-        from oracle.judge import judge
+        """The :class:`engine.verdict.Verdict` of the (only, or named) selected target on this case."""
 
         return judge(self.target(target), fmt, fn, beta, threshold, n=self.samples if n is None else n,
                      seed=self.seed, **kwargs)
 
     def violations(self, verdict) -> list[str]:
         """The verdict's broken budgets under its target's certificate ([] where it holds)."""
-        from oracle.certificate import certificate_for
 
         return [m.message for m in certificate_for(self.certificates, verdict.target).check(verdict)]
 
@@ -118,8 +129,6 @@ class Certifier:
             return target
         key = (target.name, cpu_path)
         if key not in self._capped:
-            from targets.cpu_path import cap_changes
-            from targets.isolation import IsolatedTarget
 
             self._capped[key] = IsolatedTarget(target, env=cap_changes(cpu_path))
         return self._capped[key]
@@ -157,7 +166,6 @@ class _Session:
     def selection(self):
         """(targets, combos) of this run, built once; a UsageError (pytest's) for a bad request."""
         if not hasattr(self, "_selection"):
-            from softplus_cert.run import SelectionError, select
 
             formats = _split([self.config.getoption("--softplus-cert-formats")] if
                              self.config.getoption("--softplus-cert-formats") else [])
@@ -172,7 +180,6 @@ class _Session:
         return self._selection
 
     def _module_targets(self) -> list[str]:
-        import targets
 
         try:
             return [t.name for spec in self.modules for t in targets.load_target_module(spec, strict=True)]
@@ -181,7 +188,6 @@ class _Session:
 
     def get_certifier(self) -> Certifier:
         if self.certifier is None:
-            from softplus_cert.certify import CertificateError, load_certificates
 
             sel = self.selection()
             try:
@@ -222,7 +228,6 @@ class _Session:
         """The generated tests, for an author who asked for them and has no module importing the suite."""
         if not self.asked:
             return
-        from softplus_cert import suite
 
         path = Path(suite.__file__)
         if any(getattr(i, "path", None) == path or getattr(getattr(i, "function", None), "__module__", "") ==
@@ -256,10 +261,6 @@ class _Session:
             terminalreporter.write_line(f"softplus-cert: reports written to {self.report_dir}")
 
     def _write_report(self, out: Path) -> None:
-        from oracle.consistency import LayoutReport
-        from oracle.verdict import Verdict
-        from reports.environment import environment
-        from softplus_cert.run import AccuracyRun, writable, write_accuracy
 
         verdicts = sorted({json.dumps(json.loads(v), sort_keys=True) for v in self.collected[_VERDICT]})
         layouts = sorted({json.dumps(json.loads(v), sort_keys=True) for v in self.collected[_LAYOUT]})

@@ -1,13 +1,13 @@
 """The certification pipeline as a library: select targets and a grid, judge them, write the reports, time them.
 
-The command line (``reports.cli``), the repository's certification suite and the pytest plugin
+The command line (``softplus_cert.cli``), the repository's certification suite and the pytest plugin
 (:mod:`softplus_cert.plugin`) all run through these functions:
 
 * :func:`select` — targets (built-in, from plugin modules, by name), formats, functions, β and thresholds →
   a :class:`Selection` of judge combinations, each target behind a worker process unless ``isolation`` is
   off (then in this process, still sent to an exhaustive run's workers by its source);
 * :func:`run_accuracy` — every combination judged (sampled, or every bit pattern with ``exhaustive``, on an
-  :class:`oracle.execute.Executor`), then agreement between targets and layout checks → :class:`AccuracyRun`;
+  :class:`engine.execute.Executor`), then agreement between targets and layout checks → :class:`AccuracyRun`;
   Ctrl-C keeps what finished (``interrupted``);
 * :func:`write_accuracy` — accuracy.json, accuracy.md and index.html of a run;
 * :func:`run_speed` — the speed report (and the training step), written to a directory.
@@ -22,14 +22,46 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from oracle.execute import Executor, LocalPool
-from oracle.grid import FUNCTIONS, THRESHOLDS, Combo, combinations
-from oracle.measure import CHUNK
-from oracle.workers import DEFAULT_TIMEOUT
+from tqdm import tqdm
+
+import targets
+from engine import arguments
+from engine.agreement import report_agreement
+from engine.defaults import SEED, SPEED_MIN_TIME_S, SPEED_REPEATS
+from engine.environment import environment
+from engine.execute import Executor, LocalPool
+from engine.exhaustive_runs import (
+    ShardError,
+    finished_shard,
+    forget_checkpoints,
+    is_exhaustive,
+    merge_shards,
+    run_exhaustive_combo,
+    shard_config,
+    shard_path,
+    verdict_of,
+    write_shard,
+)
+from engine.grid import FUNCTIONS, THRESHOLDS, Combo, combinations
+from engine.isolation import IsolatedTarget
+from engine.measure import CHUNK
+from engine.speed import run_speed as time_targets
+from engine.speed import speed_job
+from engine.sweep import Interrupted, run_grid, run_layout_checks
+from engine.training import run_training
+from engine.workers import DEFAULT_TIMEOUT
+from oracle.formats import FORMATS, get_format
+from oracle.implementation import previous_failure
+from reports.accuracy import write_json, write_markdown
+from reports.html import write_html
+from reports.speed import DIRECTIONS, SIZES, SpeedRecord, write_speed_json, write_speed_markdown, write_speed_plots
+from softplus_cert.certify import hold
+from targets.locate import NotSendable
 
 __all__ = ["SelectionError", "Selection", "AccuracyRun", "load_modules", "availability_of", "select", "run_accuracy", "run_shard",
            "write_accuracy", "write_page", "run_speed", "progress_bar", "exhaustive_selection", "writable",
@@ -82,7 +114,6 @@ def progress_bar(total: int, quiet: bool, unit: str = "combo"):
     if quiet:
         yield None
         return
-    from tqdm import tqdm
 
     with tqdm(total=total, unit=unit, file=sys.stderr, mininterval=0.5, dynamic_ncols=True) as bar:
         def advance(item) -> None:
@@ -91,9 +122,17 @@ def progress_bar(total: int, quiet: bool, unit: str = "combo"):
         yield advance
 
 
+def _checked(check, value, what: str = ""):
+    """``value`` through its validator (:mod:`engine.arguments`): the library checks what it is given as the
+    command line checks what is typed, with the same one-line message (as a SelectionError)."""
+    try:
+        return check(value)
+    except ValueError as e:
+        raise SelectionError(f"{what}{e}") from None
+
+
 def load_modules(specs: Iterable[str]) -> None:
     """Load plugin target modules (``.py`` paths or dotted names); SelectionError naming the one that fails."""
-    import targets
 
     for spec in specs or ():
         try:
@@ -108,9 +147,6 @@ def _isolated(target, timeout: float, memory_limit: int | None):
     there too (a probe that crashes is the target's finding): nothing of the target's own code runs here,
     except for a plugin that failed to load (its reason is all it has) and a target no worker can get,
     which is asked here whether it is available (if not, it stays as it is; if so, the run is refused)."""
-    import targets
-    from targets.isolation import IsolatedTarget
-    from targets.locate import NotSendable
 
     if isinstance(target, targets.BrokenPlugin):
         return target
@@ -122,12 +158,9 @@ def _isolated(target, timeout: float, memory_limit: int | None):
         raise SelectionError(str(e)) from None
 
 
-def availability_of(all_targets: Sequence, timeout: float = 300.0) -> list[tuple[object, str | None]]:
+def availability_of(all_targets: Sequence, timeout: float = DEFAULT_TIMEOUT) -> list[tuple[object, str | None]]:
     """(target, why it is unavailable or None) for each target, each asked in a worker of its own (a probe
     that crashes or hangs there is named as the reason instead of ending this process)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import targets
 
     def ask(t):
         iso = _isolated(t, timeout, None)
@@ -151,13 +184,15 @@ def select(names: Sequence[str] | None = None, *, modules: Sequence[str] = (), f
     """The targets named (default: every registered one, after loading ``modules``) and the grid.
 
     ``formats`` default to all each target supports, ``functions`` to both, ``betas`` to each target's own
-    default grid (``oracle.grid``), ``thresholds`` to default, 0 and inf. With ``isolation`` (the default)
+    default grid (``engine.grid``), ``thresholds`` to default, 0 and inf. With ``isolation`` (the default)
     every available target computes in a worker process of its own (``timeout`` seconds per call,
     ``memory_limit`` bytes of address space); without, in this process.
     """
-    import targets
-    from oracle.formats import get_format
 
+    betas = [_checked(arguments.check_beta, b) for b in betas] if betas else None
+    thresholds = [_checked(arguments.check_threshold, t) for t in thresholds] if thresholds else None
+    timeout = _checked(arguments.check_timeout, timeout)
+    memory_limit = _checked(arguments.check_memory, memory_limit)
     load_modules(modules)
     try:
         chosen = [targets.get_target(n) for n in names] if names else targets.all_targets()
@@ -183,7 +218,6 @@ def exhaustive_selection(selection: Selection, exhaustive: bool, quiet: bool = F
     ``exhaustive``. SelectionError where only float64 (2**64 inputs) is selected."""
     if not exhaustive:
         return []
-    from reports.exhaustive import is_exhaustive
 
     todo = selection.todo
     big = [c for c in todo if is_exhaustive(c)]
@@ -209,7 +243,7 @@ def writable(out: Path) -> Path:
     return out
 
 
-def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None = None, seed: int = 0,
+def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None = None, seed: int = SEED,
                  exhaustive: bool = False, executor: Executor | None = None, chunk: int = CHUNK,
                  timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None, layout: bool = True,
                  agreement: bool = True, quiet: bool = False) -> AccuracyRun:
@@ -220,9 +254,9 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
     on ``executor`` (default: a local pool on every core), checkpointed in ``out/checkpoints`` (a run started
     again resumes there). Ctrl-C stops the phase it comes in and returns what finished (``interrupted``).
     """
-    from reports.accuracy import Interrupted, run_grid, run_layout_checks
-    from reports.environment import environment
 
+    samples, seed = _checked(arguments.check_samples, samples), _checked(arguments.check_seed, seed)
+    chunk, timeout = _checked(arguments.check_chunk, chunk), _checked(arguments.check_timeout, timeout)
     out = writable(Path(out))
     executor = executor or LocalPool()
     todo = selection.todo
@@ -237,7 +271,6 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
         except Interrupted as stop:
             run.verdicts, run.interrupted = stop.verdicts, True
     if not run.interrupted and big:
-        from reports.exhaustive import run_exhaustive_combo, verdict_of
 
         try:
             for c in big:
@@ -251,7 +284,6 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
         order = {(c.target.name, c.fmt, c.fn, c.beta, c.threshold): i for i, c in enumerate(selection.combos)}
         run.verdicts.sort(key=lambda v: order[(v.target, v.format, v.fn, v.beta, v.threshold)])
     if not run.interrupted and agreement:
-        from oracle.agreement import report_agreement
 
         start = time.perf_counter()
         try:
@@ -276,13 +308,11 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
 def run_shard(selection: Selection, out: Path | str, shard, *, executor: Executor | None = None,
               chunk: int = CHUNK, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
               quiet: bool = False) -> list:
-    """The ``shard`` (:class:`oracle.exhaustive.Shard`) of an exhaustive run of the selection: its
+    """The ``shard`` (:class:`engine.exhaustive.Shard`) of an exhaustive run of the selection: its
     shard-i-of-n.json in ``out`` (not run again if it is there already; ``softplus-cert merge`` joins the
     shards). The verdicts of the combinations that failed in it (those it measured are merged later)."""
-    from reports.environment import environment
-    from reports.exhaustive import (finished_shard, forget_checkpoints, is_exhaustive, run_exhaustive_combo,
-                                    shard_config, shard_path, verdict_of, write_shard)
 
+    shard, chunk = _checked(arguments.check_shard, shard), _checked(arguments.check_chunk, chunk)
     out, todo = writable(Path(out)), selection.todo
     others = sorted({c.fmt for c in todo if not is_exhaustive(c)})
     if others:
@@ -318,14 +348,9 @@ class Merged:
 def merge_shard_files(paths: Sequence[str | Path], out: Path | str, certificates: dict | None = None
                       ) -> tuple[Merged, list[Path]]:
     """The shard files of one exhaustive run merged into its report in ``out`` (the verdicts an unsharded run
-    gives; ``reports.exhaustive.merge_shards`` checks that they belong together and cover everything once),
+    gives; ``engine.exhaustive_runs.merge_shards`` checks that they belong together and cover everything once),
     held to ``certificates`` when given: (the merge, the paths written). SelectionError for shard files that
     do not merge."""
-    from reports.accuracy import write_json, write_markdown
-    from reports.exhaustive import ShardError, merge_shards
-    from reports.html import write_html
-
-    from .certify import hold
 
     try:
         verdicts, env = merge_shards([Path(p) for p in paths])
@@ -345,7 +370,6 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
     """accuracy.json and accuracy.md of ``run`` in ``out`` (and index.html with ``page``, unless the run was
     interrupted); ``violations``: target → broken budgets' messages, for a certificate run. The paths
     written. The checkpoints of finished exhaustive combinations are removed once their report is written."""
-    from reports.accuracy import write_json, write_markdown
 
     out = Path(out)
     common = dict(agreement=run.agreement, device_agreement=run.device_agreement)
@@ -356,7 +380,6 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
     if page and not run.interrupted:
         written.insert(0, write_page(out, run, violations))
     if run.finished_exhaustive:
-        from reports.exhaustive import forget_checkpoints
 
         forget_checkpoints(out, run.finished_exhaustive)
     return written
@@ -365,24 +388,21 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
 def write_page(out: Path | str, run: AccuracyRun, violations: dict[str, list[str]] | None = None,
                training: Sequence = ()) -> Path:
     """index.html of ``run`` (with the training step beside the claim, when timed)."""
-    from reports.html import write_html
 
     return write_html(Path(out), verdicts=run.verdicts, env=run.env, agreement=run.agreement,
                       device_agreement=run.device_agreement, certificate_violations=violations,
                       training=list(training) or None)
 
 
-def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | None = None, repeats: int = 7,
-              min_time: float = 0.02, training: bool = True, timeout: float = DEFAULT_TIMEOUT,
+def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | None = None, repeats: int = SPEED_REPEATS,
+              min_time: float = SPEED_MIN_TIME_S, training: bool = True, timeout: float = DEFAULT_TIMEOUT,
               isolation: bool = True, quiet: bool = False) -> tuple[list, list]:
     """Time the selected targets (a target that hung or crashed in the accuracy run is not timed in that
     format), then a training step with Softplus and with ReLU per framework (``training``), and write
     speed.json, speed.md and the speed plots into ``out``: (speed records, training records)."""
-    import targets
-    from oracle.formats import FORMATS
-    from reports.environment import environment
-    from reports.speed import SIZES, write_speed_json, write_speed_markdown, write_speed_plots
 
+    repeats, min_time = _checked(arguments.check_repeats, repeats), _checked(arguments.check_min_time, min_time)
+    timeout = _checked(arguments.check_timeout, timeout)
     out = writable(Path(out))
     runnable = [t for t in selection.targets if targets.reason_unavailable(t) is None]
     formats = sorted({c.fmt for c in selection.todo}, key=list(FORMATS).index)
@@ -409,7 +429,6 @@ def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | N
 
 def _training(timeout: float, quiet: bool) -> list:
     """The training-step benchmark (each framework in a worker of its own); failures are said, not fatal."""
-    from reports.training import run_training
 
     start = time.perf_counter()
     say = (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr))
@@ -426,8 +445,6 @@ def _training(timeout: float, quiet: bool) -> list:
 def _time_target(t, formats, sizes, repeats: int, min_time: float, timeout: float, isolation: bool) -> list:
     """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
     format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
-    from oracle.implementation import previous_failure
-    from reports.speed import DIRECTIONS, SpeedRecord, run_speed as time_targets, speed_job
 
     device = getattr(t, "device", "cpu")
     records, timed = [], []

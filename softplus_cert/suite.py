@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import oracle
-from oracle.certificate import certificate_for
+from engine.certificate import certificate_for
+from engine.consistency import layout_check
+from engine.inputs import boundary_points
+from engine.judge import judge
+from engine.verdict import Verdict
 from oracle.formats import get_format
 from oracle.implementation import code_path_of
-from oracle.judge import judge
-from oracle.verdict import Verdict
 from targets.cpu_path import within_cap
 
 __all__ = ["test_certify", "test_certify_hypothesis", "test_certify_layout"]
@@ -58,7 +61,6 @@ def test_certify(softplus_cert_case, cpu_path, softplus_cert, record_property):
 
 @pytest.mark.sampled_only
 def test_certify_hypothesis(softplus_cert_case, softplus_cert):
-    from oracle.inputs import boundary_points
 
     combo = softplus_cert_case
     fmt = get_format(combo.fmt)
@@ -93,7 +95,6 @@ def test_certify_hypothesis(softplus_cert_case, softplus_cert):
 
 @pytest.mark.layout_only
 def test_certify_layout(softplus_cert_case, cpu_path, softplus_cert, record_property):
-    from oracle.consistency import layout_check
 
     combo = softplus_cert_case
     r = layout_check(softplus_cert.on_path(combo.target, cpu_path), combo.case, seed=softplus_cert.seed)

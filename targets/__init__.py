@@ -9,9 +9,9 @@ Importing this package imports no framework (torch, TensorFlow and JAX load on f
 A backend author starts from ``targets/example.py``.
 """
 
-from . import locate  # noqa: F401 — teaches the oracle to send a target to worker processes by its source
-from .base import Params, Target, TargetOutputError, Unsupported
-from .registry import (
+from targets import locate  # noqa: F401 — teaches the oracle to send a target to worker processes by its source
+from targets.base import Params, Target, TargetOutputError, Unsupported
+from targets.registry import (
     ENTRY_POINT_GROUP,
     BrokenPlugin,
     DuplicateTargetError,

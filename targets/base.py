@@ -23,6 +23,7 @@ import numpy as np
 
 from oracle.formats import Format, format_of, get_format
 from oracle.implementation import TargetOutputError, output_problem
+from targets import cpu_path
 
 __all__ = ["Unsupported", "TargetOutputError", "output_problem", "Params", "Target", "missing_module",
            "import_module", "KERNEL_NAMES", "speed_inputs", "thread_count", "probed_check"]
@@ -42,8 +43,8 @@ class Params:
     ``beta``: any finite β > 0 (False: only β = 1). ``threshold``: a threshold (float, ±inf allowed, never NaN)
     may be passed (False: only ``threshold=None``). ``default_threshold``: what ``threshold=None`` means for
     this implementation (torch: 20.0), or None where the implementation has no threshold. ``grid_betas``: the
-    β values the default grid (``oracle.grid.combinations`` without ``betas``) judges for this target, where a
-    target has a reason to judge fewer than ``oracle.grid.BETAS`` (torch-compile: β is a run-time argument of
+    β values the default grid (``engine.grid.combinations`` without ``betas``) judges for this target, where a
+    target has a reason to judge fewer than ``engine.grid.BETAS`` (torch-compile: β is a run-time argument of
     one compiled kernel); None: the whole grid. An explicit β list (``--betas``) always applies as given.
     """
 
@@ -128,7 +129,6 @@ class Target(ABC):
         Called in the process that computes (an isolated worker answers for itself). Default: the CPU's best
         ISA (:func:`targets.cpu_path.host_path`).
         """
-        from . import cpu_path  # lazy, like the frameworks: most callers never ask
 
         return cpu_path.host_path()
 
@@ -145,7 +145,7 @@ class Target(ABC):
         Returns True if the setting took effect, False where the target cannot set it (the default: a target
         without a thread pool of its own, or one whose device does not compute on host threads). The setting
         holds for later calls in this process until changed; callers restore it with ``set_threads(None)``.
-        The layout-consistency check (``oracle.consistency``) uses it to compare results at 1 thread and at
+        The layout-consistency check (``engine.consistency``) uses it to compare results at 1 thread and at
         all of them: an element's result should not depend on how the work was split.
         """
         return False

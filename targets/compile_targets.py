@@ -9,7 +9,7 @@ for torch-cpu (threshold None means 20; 0 and ±inf are passed as given).
 
 The default grid judges β = 1 only (``Params.grid_betas``), at the three thresholds: β is a run-time double
 argument of one compiled kernel (below: no recompile, and bit-identical to kernels with β baked in), so the
-other β values of ``oracle.grid.BETAS`` exercise no code that β = 1 does not, and judging them five times over,
+other β values of ``engine.grid.BETAS`` exercise no code that β = 1 does not, and judging them five times over,
 twice per certification run, cost 3 min 47 s of the default test run. ``--betas 1 1e-3 0.5 2 1e30`` judges
 them all.
 
@@ -46,7 +46,7 @@ and there eager was closer to the oracle more often (float32 softplus 364 vs 166
 softplus 64 vs 64, grad 58 vs 40). Inductor is not layout-free either: its kernel for a non-contiguous input is
 scalar for the forward (``[::2]`` views then equal eager's strided result, 3.2% / 2.0% off its contiguous one),
 and the graph dynamo specializes for a 1-element input is scalar too (a few float32/float64 derivative values
-differ, 1 ulp); ``oracle.consistency`` reports both (layout_differences in the certificate).
+differ, 1 ulp); ``engine.consistency`` reports both (layout_differences in the certificate).
 
 Code path: Inductor picks its own vector ISA (``torch._inductor.cpu_vec_isa.pick_vec_isa()``: the best one the
 compiler can build and the CPU runs), capped by the same ``ATEN_CPU_CAPABILITY`` that caps eager torch (its
@@ -66,16 +66,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import types
 from typing import Callable
 
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
-
-from . import cpu_path, marshal
-from .base import Params, Unsupported, import_module, missing_module, speed_inputs
-from .torch_targets import DEFAULT_THRESHOLD, TorchSoftplus, threshold_or_default
+from targets import cpu_path, marshal
+from targets.base import Params, Unsupported, import_module, missing_module, speed_inputs
+from targets.torch_targets import DEFAULT_THRESHOLD, TorchSoftplus, threshold_or_default
 
 __all__ = ["TorchCompileSoftplus", "TARGETS"]
 
@@ -108,7 +108,6 @@ def _fresh(template, tag: str, torch):
 def _compiler() -> str:
     """The C++ compiler Inductor will use: ``torch._inductor.config.cpp.cxx`` once that is imported (it reads
     ``CXX`` at import), else ``$CXX`` or g++ as it would read them."""
-    import sys
 
     config = sys.modules.get("torch._inductor.config")
     cxx = getattr(getattr(config, "cpp", None), "cxx", None) if config is not None else None

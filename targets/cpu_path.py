@@ -51,11 +51,13 @@ Seen on this project's machines (torch 2.13, NumPy 2.4, TensorFlow 2.21 with one
 from __future__ import annotations
 
 import functools
+import getpass
 import importlib
 import importlib.metadata
 import os
 import platform
 import re
+import tempfile
 from collections.abc import Mapping
 
 __all__ = ["PATH_KEY", "ISA_ORDER", "LADDERS", "CAP_LEVELS", "LOWEST_CAP", "CAP_LIMITS", "CAPS", "AVX2_CAP",
@@ -363,8 +365,6 @@ def cap_reaches(cap: str) -> bool:
 
 def _inductor_cache(env: Mapping[str, str]) -> str:
     """Inductor's cache folder for a process started with ``env`` (its default: <tmp>/torchinductor_<user>)."""
-    import getpass
-    import tempfile
 
     if env.get("TORCHINDUCTOR_CACHE_DIR"):
         return env["TORCHINDUCTOR_CACHE_DIR"]
@@ -450,7 +450,7 @@ def capped_environ(cap: str | dict[str, str] = "avx2", base: Mapping[str, str] |
 
 def cap_changes(cap: str | dict[str, str] = "avx2") -> dict[str, str]:
     """Only the variables :func:`capped_environ` sets or changes in this process's environment: what a
-    worker process must be started with (``targets.isolation.IsolatedTarget(env=...)``), with the same
+    worker process must be started with (``engine.isolation.IsolatedTarget(env=...)``), with the same
     safeguards (torch's capability never raised above the host's; caches of the level's own)."""
     env = capped_environ(cap)
     return {k: v for k, v in env.items() if os.environ.get(k) != v}

@@ -22,9 +22,8 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import FORMATS, Format, format_of
-
-from . import cpu_path, marshal
-from .base import Target, import_module, missing_module, speed_inputs
+from targets import cpu_path, marshal
+from targets.base import Target, import_module, missing_module, speed_inputs
 
 __all__ = ["JaxSoftplus", "TARGETS"]
 

@@ -18,6 +18,8 @@ import pickle
 from dataclasses import dataclass
 
 from oracle import implementation
+from targets import registry
+from targets.base import Target
 
 __all__ = ["TargetRef", "NotSendable", "ref_of"]
 
@@ -47,7 +49,6 @@ class TargetRef:
     def resolve(self):
         """The target, rebuilt in this process. Raises what loading the source raises, LookupError where the
         source gives no such target (or one of another class)."""
-        from . import registry
 
         if self.kind == "pickle":
             for spec in self.plugins:  # their classes must be importable before the target is unpickled
@@ -75,7 +76,6 @@ def _class_name(target) -> str:
 def ref_of(target, plugins: list[str] | None = None) -> TargetRef:
     """How a worker gets ``target``: by its registry source where it has one, else pickled (``plugins``:
     modules the worker loads first; default: every plugin module loaded here). NotSendable if neither."""
-    from . import registry
 
     source = registry.source_of(target)
     if source is not None:
@@ -95,7 +95,6 @@ def ref_of(target, plugins: list[str] | None = None) -> TargetRef:
 
 def registry_has(target) -> bool:
     """Whether the shared registry holds this very object under its name."""
-    from . import registry
 
     try:
         return registry.get_target(target.name) is target
@@ -106,7 +105,6 @@ def registry_has(target) -> bool:
 def _registry_recipe(impl):
     """The recipe finder ``targets`` adds to the oracle (:func:`oracle.implementation.add_recipe_finder`): a
     :class:`~targets.base.Target` by its source (:func:`ref_of`); None for any other object."""
-    from .base import Target
 
     return ref_of(impl) if isinstance(impl, Target) else None
 

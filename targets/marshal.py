@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from oracle.formats import Format, format_of
-
-from .base import TargetOutputError
+from targets.base import TargetOutputError
 
 __all__ = ["to_torch", "from_torch", "torch_dtype", "to_tf", "from_tf", "tf_dtype", "to_jax", "from_jax"]
 

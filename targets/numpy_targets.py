@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+import ml_dtypes
 import numpy as np
 
 from oracle.formats import FORMATS, Format, get_format
-
-from . import cpu_path
-from .base import Params, Target, speed_inputs
-from .error_models import numpy_model
+from targets import cpu_path
+from targets.base import Params, Target, speed_inputs
+from targets.error_models import numpy_model
 
 __all__ = ["NumpyFormulation", "TARGETS", "numpy_kernels"]
 
@@ -96,7 +96,6 @@ class NumpyFormulation(Target):
         return reason
 
     def versions(self) -> dict[str, str]:
-        import ml_dtypes
 
         return {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
 

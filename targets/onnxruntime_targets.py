@@ -59,11 +59,18 @@ from typing import Callable
 
 import numpy as np
 
-from oracle.formats import FORMATS, Format, format_of, get_format
-
-from . import cpu_path
-from .base import (Target, TargetOutputError, Unsupported, import_module, missing_module, probed_check,
-                   speed_inputs, thread_count)
+from oracle.formats import Format, format_of, get_format
+from targets import cpu_path
+from targets.base import (
+    Target,
+    TargetOutputError,
+    Unsupported,
+    import_module,
+    missing_module,
+    probed_check,
+    speed_inputs,
+    thread_count,
+)
 
 __all__ = ["OrtSoftplus", "TARGETS", "ORT_OPSET"]
 

@@ -35,7 +35,7 @@ the format unless the plugin really computes in it: the hint must read back unch
 * bfloat16 on such a CPU with oneDNN capped below AVX512_CORE (``--max-isa avx2``): the plugin compiles
   the model for bf16 and ``infer()`` dies of SIGSEGV (2026.4.1, Sapphire Rapids), so the probe refuses it
   without running it (:func:`_capped_kernel_problem`). Any probe runs in the target's worker process
-  (:mod:`targets.isolation`), where a crash is that target's finding, not the run's end.
+  (:mod:`engine.isolation`), where a crash is that target's finding, not the run's end.
 
 Marshalling: inputs are copied into an ``ov.Tensor`` of the format's element type by bit pattern (a contiguous
 1-d unsigned-integer view, so 0-d, empty and strided inputs work and nothing is converted); the output
@@ -65,10 +65,17 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
-
-from . import cpu_path
-from .base import (Target, TargetOutputError, Unsupported, import_module, missing_module, probed_check,
-                   speed_inputs, thread_count)
+from targets import cpu_path
+from targets.base import (
+    Target,
+    TargetOutputError,
+    Unsupported,
+    import_module,
+    missing_module,
+    probed_check,
+    speed_inputs,
+    thread_count,
+)
 
 __all__ = ["OvSoftplus", "TARGETS", "compile_config"]
 

@@ -15,6 +15,7 @@ name raise :class:`DuplicateTargetError`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -22,15 +23,15 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from oracle.implementation import reason_unavailable  # (re-exported: targets.reason_unavailable)
-
-from .base import Target, Unsupported
+from targets.base import Target, Unsupported
 
 __all__ = [
+    "scratch_registry",
     "ENTRY_POINT_GROUP", "BrokenPlugin", "DuplicateTargetError", "Registry",
     "all_targets", "available_targets", "get_target", "load_target_module", "register_target",
     "reason_unavailable", "loaded_module_specs", "source_of", "targets_of_source",
@@ -227,6 +228,19 @@ class Registry:
 
 
 _default = Registry()
+
+
+@contextlib.contextmanager
+def scratch_registry() -> Iterator[Registry]:
+    """An empty registry as the default one for the length of the block (the built-ins load into it on first
+    use, as at start-up), and the one before it back afterwards: a test, or an author trying a target out,
+    registers targets without leaving them behind."""
+    global _default
+    before, _default = _default, Registry()
+    try:
+        yield _default
+    finally:
+        _default = before
 
 
 def all_targets() -> list[Target]:

@@ -37,10 +37,10 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import FORMATS, Format, get_format
-
-from . import cpu_path
-from .base import Params, Target, import_module, missing_module, probed_check, speed_inputs
-from .error_models import scipy_model
+from targets import cpu_path
+from targets.base import Params, Target, import_module, missing_module, probed_check, speed_inputs
+from targets.error_models import scipy_model
+from targets.numpy_targets import numpy_kernels
 
 __all__ = ["ScipySoftplus", "TARGETS", "probe"]
 
@@ -123,7 +123,6 @@ class ScipySoftplus(Target):
     def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
                 threshold: float | None = None) -> dict[str, Callable[[], object]]:
         """``softplus`` and ``expit`` on n prepared inputs, with NumPy's ReLU, its derivative and a copy."""
-        from .numpy_targets import numpy_kernels
 
         special = import_module("scipy.special")
         x = speed_inputs(fmt, n)

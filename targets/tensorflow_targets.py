@@ -38,9 +38,8 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
-
-from . import cpu_path, marshal
-from .base import Target, TargetOutputError, import_module, missing_module, speed_inputs
+from targets import cpu_path, marshal
+from targets.base import Target, TargetOutputError, import_module, missing_module, speed_inputs
 
 __all__ = ["TFFormulation", "TARGETS"]
 

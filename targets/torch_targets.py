@@ -17,7 +17,7 @@ thread's remainder, and the two disagree in the last bit for some inputs. An ele
 depend on the array's length, its position and the thread count, not only on x (seen for float32/float64 with
 AVX512 on torch 2.13; float16/bfloat16 agreed). This adapter computes on the array exactly as given: a
 non-contiguous NumPy view reaches torch as a non-contiguous tensor (``marshal.to_torch`` keeps its strides), and
-:meth:`TorchSoftplus.set_threads` sets torch's intra-op thread count, so ``oracle.consistency`` can measure it.
+:meth:`TorchSoftplus.set_threads` sets torch's intra-op thread count, so ``engine.consistency`` can measure it.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from typing import Callable
 import numpy as np
 
 from oracle.formats import Format, format_of, get_format
-
-from . import cpu_path, marshal
-from .base import Params, Target, import_module, missing_module, speed_inputs, thread_count
-from .error_models import torch_model
+from targets import cpu_path, marshal
+from targets.base import Params, Target, import_module, missing_module, speed_inputs, thread_count
+from targets.error_models import torch_model
 
 __all__ = ["TorchSoftplus", "TARGETS", "DEFAULT_THRESHOLD", "threshold_or_default"]
 

@@ -4,7 +4,7 @@ Long (two runs over all 2**32 inputs): run explicitly, on an otherwise idle mach
 
     pytest tests/bench/bench_dask.py --benchmark-only --benchmark-json=reports/reference/benchmarks/dask-2cores.json
 
-Both legs run the same Work (oracle.execute) on the same number of single-threaded worker processes and give
+Both legs run the same Work (engine.execute) on the same number of single-threaded worker processes and give
 the same tally (checked here): the difference is the executor's own cost — task scheduling, the state built
 once per worker, results through the scheduler instead of a pipe. Each benchmark stores its input count in
 extra_info["values"] (values/s = values / mean time) and the tally's digest, so the two are seen to agree.
@@ -22,7 +22,7 @@ FN = "softplus"
 
 
 def _run(executor):
-    from oracle.exhaustive import run_exhaustive
+    from engine.exhaustive import run_exhaustive
     from targets.registry import get_target
 
     return run_exhaustive(get_target("torch-cpu"), "float32", FN, executor=executor)
@@ -36,7 +36,7 @@ def _record(benchmark, executor_name: str, tally) -> None:
 
 @pytest.mark.parametrize("executor", ["local-pool", "dask-local"])
 def test_exhaustive_torch_cpu_float32(benchmark, executor):
-    from oracle.execute import DaskCluster, LocalPool
+    from engine.execute import DaskCluster, LocalPool
 
     ex = LocalPool(JOBS) if executor == "local-pool" else DaskCluster("local", JOBS)
     try:

@@ -16,7 +16,7 @@ import pytest
 import oracle
 from oracle import cache
 from oracle.formats import get_format
-from oracle.inputs import bit_uniform
+from engine.inputs import bit_uniform
 
 N32 = 1_000_000
 N64 = 1_000_000

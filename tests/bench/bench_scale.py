@@ -24,8 +24,8 @@ CHUNKS = 64  # stream chunks of 2**20 for the float32 oracle benchmark, spread e
 
 def _oracle_chunk(c: int, fn: str) -> int:
     from oracle.evaluate import correctly_rounded
-    from oracle.exhaustive import CHUNK, stream_values
-    from oracle.workers import keep_freed_memory
+    from engine.exhaustive import CHUNK, stream_values
+    from engine.workers import keep_freed_memory
     from oracle.formats import get_format
 
     keep_freed_memory()
@@ -65,8 +65,8 @@ def test_oracle_float64_judge_path_one_core(benchmark, fn):
 
 def test_exhaustive_torch_cpu_float32_softplus(benchmark):
     import targets
-    from oracle.case import Case
-    from oracle.exhaustive import boundary_record, exhaustive_verdict, run_exhaustive
+    from engine.case import Case
+    from engine.exhaustive import boundary_record, exhaustive_verdict, run_exhaustive
 
     t = targets.get_target("torch-cpu")
     if targets.reason_unavailable(t):
@@ -82,8 +82,8 @@ def test_exhaustive_torch_cpu_float32_softplus(benchmark):
 
 def test_float64_sample_of_ten_million(benchmark):
     import targets
-    from oracle.inputs import input_set
-    from oracle.judge import judge
+    from engine.inputs import input_set
+    from engine.judge import judge
 
     inputs = input_set("float64", "softplus", n=10_000_000, seed=0)
     v = benchmark.pedantic(judge, args=(targets.get_target("torch-cpu"), "float64", "softplus"),

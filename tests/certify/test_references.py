@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.accuracy import load_json, load_layout
+from engine.stored import load_json, load_layout
 from softplus_cert.certify import hold, load_certificates
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"

@@ -4,18 +4,19 @@ import json
 
 import pytest
 
-from reports.accuracy import REPORT_SCHEMA
-from reports.cli import main
+from engine.stored import REPORT_SCHEMA
+from softplus_cert.cli import main
 
 FAST = ["--targets", "numpy-stable", "--dtypes", "float8_e5m2", "--betas", "1", "--quiet"]
 SPEED = ["--sizes", "small", "--repeats", "2", "--min-time", "0.001"]
 
 
 def test_report_writes_parseable_files(tmp_path, capsys, monkeypatch):
-    import reports.training as training
+    import engine.training as training
+    import softplus_cert.run as library
 
     real = training.run_training  # the quick torch-only benchmark: the CLI's wiring is what is tested here
-    monkeypatch.setattr(training, "run_training", lambda **kw: real(frameworks=["torch"], quick=True, **kw))
+    monkeypatch.setattr(library, "run_training", lambda **kw: real(frameworks=["torch"], quick=True, **kw))
     assert main(["report", *FAST, *SPEED, "--out", str(tmp_path)]) == 0
     assert (tmp_path / "index.html").read_text().startswith("<!DOCTYPE html>")
     speed = json.loads((tmp_path / "speed.json").read_text())

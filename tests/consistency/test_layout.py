@@ -1,4 +1,4 @@
-"""Layout consistency (oracle.consistency): a result that changes with an input's place in a tensor is found.
+"""Layout consistency (engine.consistency): a result that changes with an input's place in a tensor is found.
 
 The planted targets live in ``layout_targets.py``, a plugin module loaded the way ``--target-module`` loads one
 (into a private registry here, so the rest of the suite does not parametrize over them).
@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import oracle
-from oracle.consistency import layout_check
+from engine.consistency import layout_check
 from oracle.formats import get_format
 from targets import Registry, Target, marshal
-from targets.isolation import IsolatedTarget
+from engine.isolation import IsolatedTarget
 
 PLUGIN = str(Path(__file__).with_name("layout_targets.py"))
 N = 300  # inputs per check: every layout still puts each input at many positions

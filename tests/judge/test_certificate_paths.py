@@ -3,8 +3,8 @@ and what certify says a target's budgets rest on."""
 
 import pytest
 
-from oracle.certificate import CertificateError, parse_certificate
-from oracle.verdict import Verdict
+from engine.certificate import CertificateError, parse_certificate
+from engine.verdict import Verdict
 from softplus_cert.certify import basis
 
 BASE = {"format": "float16", "fn": "softplus", "beta": 1.0, "threshold": "default"}

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 import oracle
-from oracle.certificate import parse_certificate
-from oracle.judge import Verdict, judge
-from tests.judge.test_judge import OracleTarget, Planted, _next_up
+from engine.certificate import parse_certificate
+from engine.judge import Verdict, judge
+from tests.judge.test_judge import OracleTarget, Planted, next_up
 
 
 def _overflow_and_nan(x, y):
     y = y.copy()
     y[x >= np.float16(8)] = np.inf  # overflows early: the truth is finite up to 65504
     y[x == np.float16(-1)] = np.nan
-    y[x == np.float16(2)] = _next_up(_next_up(y[x == np.float16(2)]))  # the largest finite error: 2 ulps up
+    y[x == np.float16(2)] = next_up(next_up(y[x == np.float16(2)]))  # the largest finite error: 2 ulps up
     return y
 
 
@@ -75,7 +75,7 @@ def test_maxima_and_worst_inputs_do_not_depend_on_the_libm(monkeypatch):
     def fault(x, y):  # errors of 0.5 to 1.5 ulp on a band of inputs, so many worst candidates compete
         y = y.copy()
         band = (x > 1) & (x < 3)
-        y[band] = _next_up(y[band])
+        y[band] = next_up(y[band])
         return y
 
     def run():

@@ -20,7 +20,7 @@ import pytest
 import oracle
 from oracle.derive import IntervalOps, Iv, KernelBound, budget, derive
 from oracle.formats import get_format
-from oracle.inputs import bit_uniform, every_value
+from engine.inputs import bit_uniform, every_value
 from targets.error_models import NUMPY_STATED
 from targets.numpy_targets import TARGETS
 

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracle import fast64, inputs
+from engine import inputs
+from oracle import fast64
 from oracle.evaluate import compute_bits
 from oracle.exact import enclose as arb_enclose
 from oracle.exact import rounded_and_error
@@ -246,7 +247,7 @@ def test_beta_outside_the_claimed_range_goes_to_arb():
 @pytest.mark.parametrize("beta", (1.0, 1e-3, 0.5, 2.0, 1e30))
 def test_float64_oracle_equals_arb_on_the_judges_input_sets(fn, beta):
     # the boundary sets (switches, onsets, near-midpoint inputs) and a sample, as a verdict judges them
-    from oracle.inputs import input_set
+    from engine.inputs import input_set
 
     x = input_set("float64", fn, beta, switch_points=(20.0 / beta,), n=1500, seed=3).x.astype(np.float64)
     x = x[np.isfinite(x)]

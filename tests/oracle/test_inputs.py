@@ -1,4 +1,4 @@
-"""oracle.inputs: base sets, boundary sets and their union, checked against independent reasoning.
+"""engine.inputs: base sets, boundary sets and their union, checked against independent reasoning.
 
 Expected values come from the format definitions (counts, special bit patterns), from closed-form
 thresholds (e.g. softplus(x) ≈ e**x rounds to 0 below x = ln(2**-150) in float32), from exhaustive scans
@@ -17,7 +17,7 @@ import pytest
 
 import oracle
 from oracle.formats import FORMATS
-from oracle.inputs import (
+from engine.inputs import (
     DEFAULT_SAMPLES,
     InputSet,
     bit_uniform,

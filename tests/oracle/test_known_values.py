@@ -2,7 +2,6 @@
 
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -58,9 +57,17 @@ def test_limits_and_nan(name):
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
 def test_against_independent_derivation(name, fn, beta):
+    """The oracle bit for bit against the independent derivation: every finite value of a float8 format
+    (a sample of 3 per format let a fault at any other of its ~250 inputs through), every 97th bit pattern
+    of a 16-bit one, 300 random bit patterns of a wider one."""
     rng = np.random.default_rng(7)
     fmt = oracle.get_format(name)
-    if fmt.bits <= 16:
+    if fmt.bits == 8:  # all 256 patterns, from the dtype itself (not the oracle's enumeration)
+        x = np.arange(256, dtype=np.uint8).view(fmt.dtype)
+        with np.errstate(invalid="ignore"):
+            finite = np.isfinite(x.astype(np.float64))
+        assert finite.sum() >= 248, name  # e4m3fn: 254 finite values, e5m2: 248
+    elif fmt.bits <= 16:
         x = fmt.all_values()[::97]
     else:
         raw = rng.integers(0, 1 << fmt.bits, 300, dtype=np.uint64).astype(fmt.uint)

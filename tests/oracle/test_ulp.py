@@ -159,15 +159,18 @@ def test_sigmoid_errors_near_one_half_need_no_arb_and_are_right(fmt, beta, monke
     x = x.astype(f.dtype)
     x = x[x.astype(np.float64) != 0]
     half = np.full(x.shape, 0.5).astype(f.dtype)
-    below = np.nextafter(half.astype(np.float32), np.float32(0)).astype(f.dtype)
-    above = np.nextafter(half.astype(np.float32), np.float32(1)).astype(f.dtype)
+    # The format's own neighbours of 1/2, stepped on its bit pattern: a float32 nextafter cast back would
+    # round to 1/2 again in float16 and bfloat16, and only float32 would see both sides of 1/2.
+    below = (half.view(f.uint) - f.uint(1)).view(f.dtype)
+    above = (half.view(f.uint) + f.uint(1)).view(f.dtype)
+    assert np.all(below.astype(np.float64) < 0.5) and np.all(above.astype(np.float64) > 0.5), fmt
     arb_calls = []
     real = ulp_module.rounded_and_error
-    for y in (half, below, above):
+    for side, y in (("1/2", half), ("below 1/2", below), ("above 1/2", above)):
         with monkeypatch.context() as m:
             m.setattr(ulp_module, "rounded_and_error", lambda *a, **k: arb_calls.append(a) or real(*a, **k))
             _, err = errors_and_rounding(y, x, "softplus_grad", beta, signed=True)
         want = [exact_error(float(a), float(b), "softplus_grad", beta, f, signed=True) for a, b in
                 zip(x.astype(np.float64)[:60], y.astype(np.float64)[:60])]
-        assert np.max(np.abs(err[:60] - want)) < 2.0 ** -20
+        assert np.max(np.abs(err[:60] - want)) < 2.0 ** -20, f"{fmt}, beta={beta}: results {side}"
     assert not arb_calls, f"{len(arb_calls)} elements near 1/2 went to arb"

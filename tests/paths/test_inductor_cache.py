@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from reports.cli import main
+from softplus_cert.cli import main
 from targets import cpu_path
 
 ARGS = ["certify", "--targets", "torch-compile", "--dtypes", "float32", "--functions", "softplus", "--betas", "1",

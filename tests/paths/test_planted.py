@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import targets
-from oracle.certificate import load_certificate
-from oracle.judge import judge
-from reports.cli import main
+from engine.certificate import load_certificate
+from engine.judge import judge
+from softplus_cert.cli import main
 from targets import cpu_path
 
 PLUGIN = str(Path(__file__).with_name("planted_band.py"))

@@ -5,8 +5,8 @@ import io
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from oracle.certificate import CertificateError, parse_certificate
-from reports.cli import build_parser
+from engine.certificate import CertificateError, parse_certificate
+from softplus_cert.cli import build_parser
 
 TOKENS = ["report", "certify", "list", "eval", "tables", "draft-certificate", "--targets", "--dtypes",
           "--betas", "--thresholds", "--samples", "--seed", "--out", "--functions", "--timeout",
@@ -53,7 +53,7 @@ def test_certificate_parsing_accepts_or_names_the_problem(data):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_certificate_text_never_crashes(tmp_path_factory, text):
-    from oracle.certificate import load_certificate
+    from engine.certificate import load_certificate
 
     p = tmp_path_factory.mktemp("c") / "c.toml"
     p.write_text(text, encoding="utf-8")

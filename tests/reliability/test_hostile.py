@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.cli import main
+from softplus_cert.cli import main
 
 PLUGIN = str(Path(__file__).with_name("hostile_targets.py"))
 
@@ -66,7 +66,7 @@ def test_same_seed_gives_identical_json_timings_aside(tmp_path):
 
 
 def test_ctrl_c_writes_what_finished(tmp_path, monkeypatch, capsys):
-    import reports.accuracy as acc
+    import engine.sweep as acc
 
     real = acc.judge
     calls = []

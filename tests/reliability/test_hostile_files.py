@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle.certificate import CertificateError, load_certificate
-from reports.cli import main
-from reports.exhaustive import ShardError, shard_digest, merge_shards, read_shard
+from engine.certificate import CertificateError, load_certificate
+from softplus_cert.cli import main
+from engine.exhaustive_runs import ShardError, shard_digest, merge_shards, read_shard
 
 SCALE_PLUGIN = str(Path(__file__).parents[1] / "scale" / "scale_targets.py")
 SHARD_RUN = ["report", "--target-module", SCALE_PLUGIN, "--targets", "faulty", "--dtypes", "float16",
@@ -131,16 +131,27 @@ def test_a_shard_of_the_older_schema_is_refused_with_the_fix(shards, tmp_path, c
     assert "older softplus-cert" in line
 
 
+#: What read_shard says of a file whose bytes were damaged: unreadable JSON, not a shard, or edited.
+DAMAGE_REASONS = ("not JSON", "not a shard file of schema", "does not match its digest")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_damaged_shard_bytes_are_named_never_a_crash(shards, tmp_path, data):
+    """A damaged file is refused with its own path first and one of read_shard's reasons for refusing it.
+    The old check (the path, or the word "shard", anywhere in the message) passed whatever the message said:
+    the path itself holds "shard" (pytest's folder is named after this test). The file is now named
+    without it, and the message must start with the damaged file's path (not the intact one's) and say
+    what is wrong with it."""
     text = shards[1].read_text()
-    p = tmp_path / "shard-2-of-2.json"
+    p = tmp_path / "damaged-2-of-2.json"
     p.write_text(_mutate(data, text), encoding="utf-8")
     try:
         merge_shards([shards[0], p])
     except ShardError as e:
-        assert str(p) in str(e) or "shard" in str(e)
+        msg = str(e)
+        assert msg.startswith(f"{p}: ") and any(r in msg for r in DAMAGE_REASONS), msg
+        assert "\n" not in msg
 
 
 _JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 1 << 40) | st.floats(allow_nan=False,
@@ -181,7 +192,7 @@ def test_structurally_edited_shards_with_a_valid_digest_are_named_never_a_crash(
 
 def test_the_structure_fuzzer_can_fail(shards, tmp_path, monkeypatch):
     """Planted: without the structure checks, a re-signed edit ends in an exception other than ShardError."""
-    import reports.exhaustive as ex
+    import engine.exhaustive_runs as ex
 
     doc = json.loads(shards[1].read_text())
     doc["shard"] = "2/2"
@@ -190,7 +201,7 @@ def test_the_structure_fuzzer_can_fail(shards, tmp_path, monkeypatch):
     p.write_text(json.dumps(doc))
     with pytest.raises(ShardError, match="'shard' must be"):
         merge_shards([shards[0], p])
-    monkeypatch.setattr(ex, "_shape_problem", lambda doc: None)
+    monkeypatch.setattr(ex, "shape_problem", lambda doc: None)
     with pytest.raises(Exception) as caught:
         merge_shards([shards[0], p])
     assert not isinstance(caught.value, ShardError)

@@ -13,8 +13,8 @@ import pytest
 
 import oracle
 import targets
-from reports.cli import main
-from targets.isolation import IsolatedTarget, TargetCrashed, TargetRaised, TargetSkipped, TargetTimeout
+from softplus_cert.cli import main
+from engine.isolation import IsolatedTarget, TargetCrashed, TargetRaised, TargetSkipped, TargetTimeout
 from targets.locate import NotSendable
 
 LOCAL = str(Path(__file__).with_name("local_targets.py"))
@@ -78,11 +78,9 @@ def test_a_target_without_a_source_that_does_not_pickle_is_refused_with_the_way_
     with pytest.raises(NotSendable, match=r"cannot run in a worker process: it is not registered.*--no-isolation"):
         IsolatedTarget(_Unregistered())
     # through the CLI: a usage error before anything runs, never a silent run in this process
-    import targets.registry as registry
-
-    monkeypatch.setattr(registry, "_default", registry.Registry())
-    targets.register_target(_Unregistered())
-    assert main(["report", "--targets", "unregistered-lambda", "--quiet", "--out", str(tmp_path / "o")]) == 2
+    with targets.registry.scratch_registry():
+        targets.register_target(_Unregistered())
+        assert main(["report", "--targets", "unregistered-lambda", "--quiet", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "registered in code" in err[0] and "--no-isolation" in err[0]
 
@@ -158,7 +156,7 @@ def test_certify_names_each_failure_of_four_local_targets_and_still_judges_torch
 
 def test_no_isolation_runs_the_target_in_this_process(tmp_path, monkeypatch):
     started = []
-    import targets.isolation as isolation
+    import engine.isolation as isolation
 
     monkeypatch.setattr(isolation.WorkerProcess, "__init__", lambda *a, **k: started.append(1) or 1 / 0)
     code, doc, _ = _run(tmp_path, "report", "--targets", "local-good", "--dtypes", "float16", "--betas", "1",
@@ -167,7 +165,7 @@ def test_no_isolation_runs_the_target_in_this_process(tmp_path, monkeypatch):
 
 
 def test_exhaustive_pool_remembers_a_hang_for_later_phases(local):
-    from oracle.exhaustive import ExhaustiveFailed, run_exhaustive
+    from engine.exhaustive import ExhaustiveFailed, run_exhaustive
 
     iso = IsolatedTarget(local["local-hang"], timeout=60)
     with pytest.raises(ExhaustiveFailed, match="timed out"):
@@ -179,7 +177,7 @@ def test_exhaustive_pool_remembers_a_hang_for_later_phases(local):
 
 
 def test_exhaustive_pool_runs_unpicklable_targets(local):
-    from oracle.exhaustive import run_exhaustive
+    from engine.exhaustive import run_exhaustive
 
     tally = run_exhaustive(IsolatedTarget(local["local-good"]), "float16", "softplus", jobs=2, chunk=1 << 14)
     assert tally.n == 1 << 16 and tally.max_ulp <= 0.5
@@ -187,7 +185,7 @@ def test_exhaustive_pool_runs_unpicklable_targets(local):
 
 def test_a_plain_target_with_attributes_named_like_the_suites_own_runs_on_the_pool(local):
     """``ref`` and ``env`` on a plugin's target are its own business: the pool locates it by its source."""
-    from oracle.exhaustive import run_exhaustive
+    from engine.exhaustive import run_exhaustive
 
     good = local["local-good"]
     assert good.ref and good.env  # the premise: both attributes are there, and are not the suite's

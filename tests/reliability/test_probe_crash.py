@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from reports.cli import main
+from softplus_cert.cli import main
+from targets.registry import scratch_registry
+
+
+@pytest.fixture(autouse=True)
+def _own_registry():
+    """These probes crash whoever asks them: loaded into a registry of each test's own, they do not stay
+    registered for a later test (in the same worker) that lists every target in this process."""
+    with scratch_registry():
+        yield
 
 PLUGIN = str(Path(__file__).with_name("probe_crash_targets.py"))
 
@@ -79,7 +88,7 @@ def test_a_hanging_check_costs_one_timeout_and_its_other_format_is_judged(tmp_pa
 
 
 def test_selection_starts_one_worker_per_target_and_asks_each_question_once(monkeypatch):
-    import targets.isolation as isolation
+    import engine.isolation as isolation
     from softplus_cert.run import select
 
     started = []
@@ -118,7 +127,7 @@ def test_openvino_bfloat16_capped_at_avx2_no_longer_kills_the_run(tmp_path):
     if host_isa() != "avx512":
         pytest.skip(f"the CPU's best ISA is {host_isa()}: a cap at AVX2 changes nothing here")
     out = tmp_path / "out"
-    # --max-isa runs the command again in a capped process (reports.cli._rerun_capped): its exit status
+    # --max-isa runs the command again in a capped process (softplus_cert.cli._rerun_capped): its exit status
     code = main(["certify", "--max-isa", "avx2", "--targets", "openvino", "--dtypes", "bfloat16", "--skip-layout",
                  "--quiet", "--out", str(out)])
     assert code in (0, 1)
@@ -131,7 +140,7 @@ def test_openvino_probe_of_bfloat16_capped_at_avx2_is_a_reason_not_a_crash():
     pytest.importorskip("openvino")
     import targets
     from targets.cpu_path import cap_changes, host_isa
-    from targets.isolation import IsolatedTarget
+    from engine.isolation import IsolatedTarget
 
     if host_isa() != "avx512":
         pytest.skip(f"the CPU's best ISA is {host_isa()}: a cap at AVX2 changes nothing here")

@@ -1,4 +1,4 @@
-"""The cross-target agreement matrix and the pairwise (device) comparison: oracle.agreement, and how the accuracy
+"""The cross-target agreement matrix and the pairwise (device) comparison: engine.agreement, and how the accuracy
 report (JSON with its schema, Markdown, HTML, the command line) carries them.
 
 The targets are plugin-style ones defined here: the oracle itself, the oracle with every result for x > 0
@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 
 import oracle
-from oracle.agreement import (AgreementMatrix, Disagreement, PairReport, agreement_matrix, compare_pair,
+from engine.agreement import (AgreementMatrix, Disagreement, PairReport, agreement_matrix, compare_pair,
                               device_pairs, report_agreement)
 from oracle.evaluate import to_float64
-from oracle.grid import combinations
-from oracle.judge import Verdict, judge
-from reports.accuracy import agreement_percent, load_json, write_json, write_markdown
-from reports.environment import environment
+from engine.grid import combinations
+from engine.judge import Verdict, judge
+from engine.stored import load_json
+from reports.accuracy import agreement_percent, write_json, write_markdown
+from engine.environment import environment
 from reports.html import render_html
 from targets import Params, Target
 
@@ -378,7 +379,7 @@ def test_html_shows_the_matrix(records):
 
 
 def test_report_command_writes_agreement(tmp_path):
-    from reports.cli import main
+    from softplus_cert.cli import main
 
     out = tmp_path / "out"
     assert main(["report", "--targets", "numpy-stable,numpy-log1p", "--dtypes", "float8_e5m2", "--betas", "1",

@@ -1,13 +1,16 @@
 """draft-certificate: one certificate from the reports of several instruction-set paths, holding on each."""
 
+import math
 import tomllib
+from fractions import Fraction
 
 import numpy as np
 
-from oracle.certificate import parse_certificate
-from oracle.judge import judge
-from reports.draft import draft_certificate
-from tests.judge.test_judge import Planted, _next_up
+from engine.certificate import parse_certificate
+from engine.judge import judge
+from softplus_cert.draft import draft_certificate
+from tests.judge.test_judge import Planted, next_up
+from tests.oracle.independent import correctly_rounded, exact_fraction
 
 
 def _as_path(v, path):
@@ -18,8 +21,28 @@ def _as_path(v, path):
 def _band_fault(x, y):  # one ulp up on a band: the "other path" rounds worse there
     y = y.copy()
     band = (x > 1) & (x < 2)
-    y[band] = _next_up(y[band])
+    y[band] = next_up(y[band])
     return y
+
+
+def _band_truth() -> float:
+    """The largest error of :func:`_band_fault` in float16 softplus, in ulps, derived without the oracle or
+    the judge: on every float16 1 < x < 2, one ulp above tests/oracle/independent's correct rounding,
+    against its exact value, in ulps of the exact value's binade (11-bit significands: 2**(e - 10)), as the
+    judge measures (Goldberg ulps of the exact value)."""
+    worst = Fraction(0)
+    for x in np.arange(0x3C01, 0x4000, dtype=np.uint16).view(np.float16):
+        exact = exact_fraction(float(x), 1.0, "softplus")
+        y = next_up(correctly_rounded(float(x), 1.0, "softplus", np.float16).reshape(1))[0]
+        e = math.floor(math.log2(exact))
+        worst = max(worst, abs(Fraction(float(y)) - exact) / Fraction(2) ** (e - 10))
+    return float(worst)
+
+
+def _drafted(v: float) -> float:
+    """What the draft's rule makes of a measured maximum: 2% margin, then up to two significant digits."""
+    e = math.floor(math.log10(v * 1.02)) - 1
+    return math.ceil(round(v * 1.02 / 10 ** e, 9)) * 10 ** e
 
 
 def _verdicts(fault, path, fns=("softplus",)):
@@ -45,6 +68,14 @@ def test_paths_that_differ_get_entries_of_their_own_and_the_loosest_for_the_rest
     assert "path" not in base and "not derived" in base["reason"] and "measured_on" not in base
     assert sorted(e["path"] for e in per_path) == ["avx512_spr", "x86_v3"]
     assert all(e["reason"].startswith("measured: ") and e["measured_on"] for e in per_path)
+    # the banded path's budget is the true maximum (derived independently above) with the draft's margin:
+    # not the judge's figure read back, so a judge that under-measures the band fails here
+    truth = _band_truth()  # above 2 ulps: next to 2, one ulp up lands in the binade above, whose ulp is twice
+    assert truth > 1.0
+    by_path = {e["path"]: e for e in per_path}
+    assert truth <= by_path["avx512_spr"]["max_ulp"] <= _drafted(truth) + 1e-12
+    assert base["max_ulp"] == by_path["avx512_spr"]["max_ulp"]  # the loosest measured, for the paths nobody did
+    assert 0.5 <= by_path["x86_v3"]["max_ulp"] <= _drafted(0.5)  # correctly rounded: at most 1/2 ulp
     for v in a + b:  # holds on each path, and nothing reads as loose against the path's own measurement
         assert cert.check(v) == [] and cert.loose(v) == []
     # a path nobody measured gets the loosest budget known
@@ -81,6 +112,8 @@ def test_a_stated_kernel_bound_gives_paths_nobody_measured_a_derived_budget():
                                                                                          "x86_v3 (Zen 3)"]
     (band_elsewhere,) = _verdicts(_band_fault, "neon")
     assert "max_ulp" in [m.key for m in cert.check(band_elsewhere)]
+    assert _band_truth() > base["max_ulp"]  # the band's true error, derived independently, exceeds the bound
+    assert 0.5 <= measured["max_ulp"] <= _drafted(0.5)  # the measured paths: correctly rounded, 1/2 ulp
     for v in a + b:
         assert cert.check(v) == [] and cert.loose(v) == []
 

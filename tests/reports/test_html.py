@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 import targets
-from oracle.grid import combinations
-from oracle.judge import Verdict
-from reports.accuracy import run_grid
-from reports.environment import environment
+from engine.grid import combinations
+from engine.judge import Verdict
+from engine.sweep import run_grid
+from engine.environment import environment
 from reports.html import deviations, write_html
 from reports.plots import plot_switch_neighbourhoods, render_plots, switch_selection
 

@@ -16,10 +16,11 @@ import jsonschema
 import pytest
 
 import targets
-from oracle.grid import combinations
-from oracle.judge import SCHEMA_VERSION, SwitchJump, Verdict, WorstInput
-from reports.accuracy import REPORT_SCHEMA, run_grid, write_json
-from reports.environment import environment
+from engine.grid import combinations
+from engine.judge import SCHEMA_VERSION, SwitchJump, Verdict, WorstInput
+from engine.sweep import run_grid
+from reports.accuracy import REPORT_SCHEMA, write_json
+from engine.environment import environment
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "reports" / "schema" / "accuracy.schema.json"
 

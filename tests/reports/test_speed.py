@@ -14,17 +14,9 @@ import numpy as np
 import pytest
 
 from oracle.formats import get_format
-from reports.environment import environment
-from reports.speed import (
-    SIZES,
-    SPEED_SCHEMA,
-    SpeedRecord,
-    run_speed,
-    time_kernels,
-    write_speed_json,
-    write_speed_markdown,
-    write_speed_plots,
-)
+from engine.environment import environment
+from engine.speed import run_speed, time_kernels
+from reports.speed import SIZES, SPEED_SCHEMA, SpeedRecord, write_speed_json, write_speed_markdown, write_speed_plots
 from targets import Params, Target, get_target, reason_unavailable
 from targets.base import KERNEL_NAMES, speed_inputs
 
@@ -229,17 +221,55 @@ def test_a_failing_kernel_gives_a_record_with_the_error() -> None:
         assert by["bad-prep", d].status == "error" and "no memory on the device" in by["bad-prep", d].reason
 
 
-def test_time_kernels_medians_and_sync_inside_the_timing() -> None:
+class _Clock:
+    """A simulated perf_counter: time moves only when a kernel or the sync says so (no wall clock at all)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_time_kernels_medians_and_sync_inside_the_timing(monkeypatch) -> None:
+    """Structure and arithmetic of the timing, on a simulated clock: each call of "slow" costs 2 ms, of "fast"
+    1 µs, each sync 10 µs. Calibration then picks the autorange loop count (1, 2, 5, 10, …) whose loop first
+    reaches min_time, and each sample is (calls × cost + one sync) / calls: derived here, not read back."""
+    import engine.timing as timing
+
+    clock = _Clock()
+    monkeypatch.setattr(timing, "time", clock)
     syncs = []
 
-    def sleepy():
-        time.sleep(2e-3)
+    def slow() -> None:
+        clock.now += 2e-3
 
-    timings, errors = time_kernels({"sleepy": sleepy, "fast": lambda: None}, repeats=3, min_time=20e-3,
-                                   sync=lambda: syncs.append(1))
-    assert not errors and timings["sleepy"].median_s >= 2e-3 > timings["fast"].median_s
-    assert timings["sleepy"].loops >= 2 and len(timings["sleepy"].samples) == 3
-    assert len(syncs) > 2 * 3  # at least after every timed loop of both kernels
+    def fast() -> None:
+        clock.now += 1e-6
+
+    def sync() -> None:
+        syncs.append(1)
+        clock.now += 1e-5
+
+    timings, errors = time_kernels({"slow": slow, "fast": fast}, repeats=3, min_time=20e-3, sync=sync)
+    assert not errors
+    # slow: 10 calls (20 ms + 10 µs) is the first loop ≥ 20 ms; fast: 20 000 calls (20 ms + 10 µs)
+    for name, cost, loops in (("slow", 2e-3, 10), ("fast", 1e-6, 20_000)):
+        t = timings[name]
+        assert t.loops == loops and len(t.samples) == 3
+        assert t.median_s == pytest.approx(cost + 1e-5 / loops, rel=1e-9)  # the sync is inside the timing
+        assert t.min_s == pytest.approx(t.median_s, rel=1e-9) and t.max_s == pytest.approx(t.median_s, rel=1e-9)
+    # warm-up (one sync per kernel), each calibration loop, and each of the 2 × 3 timed loops end in a sync
+    assert len(syncs) >= 2 + 2 + 2 * 3
+
+
+def test_time_kernels_drops_a_kernel_that_raises_and_times_the_rest() -> None:
+    def broken() -> None:
+        raise RuntimeError("kernel exploded")
+
+    timings, errors = time_kernels({"broken": broken, "fine": lambda: None}, repeats=2, min_time=0.0)
+    assert set(timings) == {"fine"} and "kernel exploded" in errors["broken"]
+    assert timings["fine"].loops == 1 and len(timings["fine"].samples) == 2
 
 
 # --- files ---------------------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import oracle
-from oracle.judge import Verdict, WorstInput
-from oracle.switches import SwitchJump
+from engine.judge import Verdict, WorstInput
+from engine.switches import SwitchJump
 from reports.accuracy import summary_table, write_markdown
 from reports.digits import num, num_pair, percent
 from reports.html import render_html
@@ -167,7 +167,7 @@ def test_torch_float16_softplus_is_not_shown_as_correctly_rounded():
     import torch
 
     from oracle.formats import get_format
-    from oracle.judge import judge
+    from engine.judge import judge
 
     f = get_format("float16")
     x = f.all_values()

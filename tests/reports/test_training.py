@@ -15,18 +15,8 @@ import statistics
 
 import pytest
 
-from reports.training import (
-    CLAIM_TEXT,
-    FRAMEWORKS,
-    QUICK_MODELS,
-    Framework,
-    TrainingRecord,
-    build_torch_model,
-    claim_sentence,
-    run_training,
-    training_markdown,
-    training_to_json,
-)
+from engine.training import FRAMEWORKS, QUICK_MODELS, Framework, build_torch_model, run_training
+from reports.training import CLAIM_TEXT, TrainingRecord, claim_sentence, training_markdown, training_to_json
 
 REAL = ["torch", "tensorflow", "jax"]
 MODELS = list(QUICK_MODELS)
@@ -67,7 +57,7 @@ def test_every_installed_framework_times_a_real_step(records):
             assert r.sizes["inputs"] == QUICK_MODELS[r.model].inputs
             assert r.sizes["hidden"] == list(QUICK_MODELS[r.model].hidden)
             for t in (r.softplus_s, r.relu_s, r.identity_s):
-                assert t is not None and math.isfinite(t) and 0 < t < 1, (fw, r.model, t)
+                assert t is not None and math.isfinite(t) and t > 0, (fw, r.model, t)  # a time, not a goal
             assert r.ratio == pytest.approx(r.softplus_s / r.relu_s, rel=1e-12)  # independently computed
             assert r.activation_share == pytest.approx(1 - r.identity_s / r.relu_s, rel=1e-12)
             assert r.repeats == 3
@@ -104,7 +94,7 @@ def test_a_failing_framework_gives_failure_records_and_the_others_run(records):
 
 
 def test_the_json_section(records, tmp_path):
-    from reports.environment import environment
+    from engine.environment import environment
     from reports.speed import write_speed_json
 
     section = training_to_json(records)
@@ -131,7 +121,7 @@ def test_the_json_section(records, tmp_path):
 
 
 def test_the_markdown_section(records, tmp_path):
-    from reports.environment import environment
+    from engine.environment import environment
     from reports.speed import write_speed_markdown
 
     text = training_markdown(records)

@@ -7,7 +7,7 @@ import numpy as np
 
 import pytest
 
-from reports.cli import main
+from softplus_cert.cli import main
 
 PLUGIN = str(Path(__file__).with_name("scale_targets.py"))
 BASE = ["--target-module", PLUGIN, "--targets", "faulty", "--dtypes", "float16", "--functions", "softplus",

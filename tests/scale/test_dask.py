@@ -18,10 +18,10 @@ import pytest
 
 distributed = pytest.importorskip("distributed", reason="the 'dask' extra (distributed) is not installed")
 
-from oracle.execute import DaskCluster, LocalPool, held_work  # noqa: E402
-from oracle.exhaustive import run_exhaustive  # noqa: E402
-from oracle.measure import ExhaustiveFailed  # noqa: E402
-from reports.cli import main  # noqa: E402
+from engine.execute import DaskCluster, LocalPool, held_work  # noqa: E402
+from engine.exhaustive import run_exhaustive  # noqa: E402
+from engine.measure import ExhaustiveFailed  # noqa: E402
+from softplus_cert.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DASK = str(Path(sys.executable).with_name("dask"))

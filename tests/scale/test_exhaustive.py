@@ -5,20 +5,20 @@ import json
 import numpy as np
 import pytest
 
-from oracle.exhaustive import (ExhaustiveFailed, Shard, exhaustive_verdict, piece_ranges, run_exhaustive,
+from engine.exhaustive import (ExhaustiveFailed, Shard, exhaustive_verdict, piece_ranges, run_exhaustive,
                                stream_values)
-from oracle.case import Case
+from engine.case import Case
 from oracle.formats import get_format
-from oracle.grid import Combo
-from reports.exhaustive import ShardError, merge_shards, run_exhaustive_combo, shard_config, shard_digest, write_shard
+from engine.grid import Combo
+from engine.exhaustive_runs import ShardError, merge_shards, run_exhaustive_combo, shard_config, shard_digest, write_shard
 from tests.scale.scale_targets import Faulty, Logged
 
 CHUNK = 4096  # 16 chunks of float16, 4 pieces of 4 chunks: enough seams to lose something at
 
 
 def _verdict(tally, fn="softplus", target=Faulty()):
-    from oracle.exhaustive import boundary_record
-    from oracle.judge import code_path_of
+    from engine.exhaustive import boundary_record
+    from engine.judge import code_path_of
 
     return exhaustive_verdict(target.name, Case("float16", fn), tally,
                               boundary=boundary_record(target, Case("float16", fn)),
@@ -65,8 +65,8 @@ def unsharded():
 @pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
 def test_exhaustive_run_equals_the_in_process_judge_on_every_pattern(unsharded, fn):
     # the pool, the stream and the merges against one in-process pass over the same 65,536 inputs
-    from oracle.judge import judge
-    from oracle.inputs import InputSet
+    from engine.judge import judge
+    from engine.inputs import InputSet
 
     f = get_format("float16")
     x = stream_values(f, 0, 1 << 16)
@@ -102,7 +102,7 @@ def _combo():
 
 
 def test_shard_files_merge_and_refuse_what_does_not_belong(unsharded, tmp_path):
-    from reports.environment import environment
+    from engine.environment import environment
 
     c = _combo()
     paths = []
@@ -185,7 +185,7 @@ def test_too_wide_a_format_is_refused():
 
 
 def test_a_large_sample_on_the_pool_gives_the_in_process_verdict():
-    from oracle.judge import judge
+    from engine.judge import judge
 
     for fn in ("softplus", "softplus_grad"):
         here = judge(Faulty(), "float16", fn, chunk=4096)

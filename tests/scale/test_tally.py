@@ -1,4 +1,4 @@
-"""Chunked measurement: a verdict does not depend on where the chunks are cut (oracle.tally)."""
+"""Chunked measurement: a verdict does not depend on where the chunks are cut (engine.tally)."""
 
 import math
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import oracle
-from oracle.exhaustive import stream_values
+from engine.exhaustive import stream_values
 from oracle.formats import get_format
-from oracle.judge import judge
-from oracle.case import Case
-from oracle.tally import Tally
+from engine.judge import judge
+from engine.case import Case
+from engine.tally import Tally
 from oracle.ulp import errors_and_rounding
 from tests.scale.scale_targets import Faulty
 
@@ -24,7 +24,7 @@ def _comparable(v):
 @pytest.mark.parametrize("fn", ["softplus", "softplus_grad"])
 def test_chunk_edges_lose_nothing(fn):
     # cuts at odd places, at every input, and right between the faults' neighbours: same verdict
-    from oracle.inputs import input_set
+    from engine.inputs import input_set
 
     whole = judge(Faulty(), "float16", fn)
     assert whole.monotonicity_violations >= 1
@@ -90,7 +90,7 @@ def test_merge_is_associative_and_checks_adjacency():
 def test_mean_is_the_exact_mean_of_the_errors():
     # independent: the floored-to-2**-32 errors summed as Python integers
     v = judge(Faulty(), "float16", "softplus", chunk=5000)
-    from oracle.inputs import every_value
+    from engine.inputs import every_value
 
     x = every_value("float16")  # what the judge judges (boundary points are among them)
     y = Faulty().compute(x, 1.0, None)
@@ -101,10 +101,10 @@ def test_mean_is_the_exact_mean_of_the_errors():
 
 
 def _every_pair_jumps(x, y, ref, err, fn, start):
-    """Jump candidates from every adjacent pair, written out from the definition (oracle.switches): the
+    """Jump candidates from every adjacent pair, written out from the definition (engine.switches): the
     step in signed error between neighbours where it reaches CANDIDATE_ULPS, at least CANDIDATE_ULPS where
     the onset code changes; the six largest, ties to the first."""
-    from oracle.switches import CANDIDATE_ULPS
+    from engine.switches import CANDIDATE_ULPS
 
     xf, yf, rf = (np.asarray(a).astype(np.float64) for a in (x, y, ref))
     s = np.array([e if a > b else -e if a < b else 0.0 for a, b, e in zip(yf, rf, err)])

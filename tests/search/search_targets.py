@@ -14,7 +14,7 @@ import numpy as np
 
 import oracle
 from oracle.formats import get_format
-from oracle.inputs import from_ordered_keys, ordered_keys
+from engine.inputs import from_ordered_keys, ordered_keys
 from targets import Target
 
 THRESHOLD = 12.0

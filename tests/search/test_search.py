@@ -1,4 +1,4 @@
-"""Switch discovery and worst-case refinement (oracle.switches, oracle.refine) on planted defects.
+"""Switch discovery and worst-case refinement (engine.switches, engine.refine) on planted defects.
 
 Expected values come from the oracle directly: the true worst input of each planted defect is found here by
 evaluating every float where the defect lives, independently of the search.
@@ -13,11 +13,11 @@ import pytest
 import oracle
 import targets
 from oracle.formats import get_format
-from oracle.inputs import from_ordered_keys, input_set, ordered_keys
-from oracle.judge import judge
-from oracle.tally import Tally
+from engine.inputs import from_ordered_keys, input_set, ordered_keys
+from engine.judge import judge
+from engine.tally import Tally
 from oracle.ulp import ulp_error
-from reports.cli import main
+from softplus_cert.cli import main
 
 PLUGIN = str(Path(__file__).with_name("search_targets.py"))
 F32 = get_format("float32")
@@ -108,8 +108,8 @@ def test_a_correctly_rounded_target_has_no_switch_and_stays_within_half_an_ulp()
 def test_jump_candidates_merge_exactly_whatever_the_chunking(planted):
     """A tally's jump candidates (the seams included) do not depend on how the inputs were cut."""
     from oracle.implementation import caller
-    from oracle.case import Case
-    from oracle.measure import finite_before, sample_chunks, tally_chunks
+    from engine.case import Case
+    from engine.measure import finite_before, sample_chunks, tally_chunks
 
     t = planted["undeclared-threshold"]
     x = from_ordered_keys(F32, np.arange(int(ordered_keys(F32, np.array([11.99], dtype=np.float32))[0]),

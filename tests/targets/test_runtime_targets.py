@@ -95,7 +95,7 @@ def test_ort_session_settings_are_set(ort_target) -> None:
         assert ort_target.set_threads(1)
         assert ort_target.versions()["onnxruntime.intra_op_num_threads"] == "1"
         # No bit-identity across thread counts is asserted: ORT's float32 Softplus differs in the last bit
-        # for a few elements between 1 and 2 threads (seen: 6 of 73,744 here); oracle.consistency measures it.
+        # for a few elements between 1 and 2 threads (seen: 6 of 73,744 here); engine.consistency measures it.
     finally:
         ort_target.set_threads(None)
     assert ort_target.versions()["onnxruntime.intra_op_num_threads"] == "0"
@@ -186,7 +186,7 @@ def test_ov_threads(ov_target) -> None:
         one = ov_target.softplus(x)
         ov_target.set_threads(2)
         assert ov_target.settings()["INFERENCE_NUM_THREADS"] == "2"
-        assert ov_target.softplus(x).shape == one.shape  # per-element agreement: oracle.consistency's business
+        assert ov_target.softplus(x).shape == one.shape  # per-element agreement: engine.consistency's business
     finally:
         ov_target.set_threads(None)
 

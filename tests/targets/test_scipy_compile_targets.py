@@ -105,7 +105,7 @@ def test_compile_threshold_zero_and_inf_take_effect() -> None:
 
 def test_compile_count_stays_bounded_across_beta_threshold_and_shapes() -> None:
     target = usable("torch-compile")
-    from oracle.grid import BETAS, THRESHOLDS
+    from engine.grid import BETAS, THRESHOLDS
 
     def run(beta, threshold):
         for n in (2, 7, 100, 1000, 4097):

@@ -21,11 +21,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .evaluate import to_float64
-from .formats import Format
-from .inputs import ordered_keys
-from .switches import at_keys, padded
-from .ulp import exact_error
+from engine.inputs import ordered_keys
+from engine.switches import at_keys, padded
+from oracle.evaluate import to_float64
+from oracle.formats import Format
+from oracle.ulp import exact_error
 
 __all__ = ["Found", "refine_worst", "MAX_POINTS", "MAX_ROUNDS"]
 

@@ -16,7 +16,7 @@ same whatever the chunking, to the last bit:
   the same target outputs, whatever the platform's libm made of the vectorized fast path.
 
 A tally is plain data (:meth:`to_dict` / :meth:`from_dict`, JSON-safe), so shards and checkpoints are
-files. :func:`oracle.judge.judge` and :mod:`oracle.exhaustive` are its two users.
+files. :func:`engine.judge.judge` and :mod:`engine.exhaustive` are its two users.
 
 Units: every error is in ulps of the format under test (:func:`oracle.ulp_error`).
 """
@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from .case import Case
-from .evaluate import to_float64
-from .formats import Format
-from .jsonsafe import from_json_safe, json_safe
-from .switches import CANDIDATE_ULPS, signal
-from .ulp import FAST_ACCURACY, exact_error, ulp_f64
+from engine.case import Case
+from engine.switches import CANDIDATE_ULPS, signal
+from oracle.evaluate import to_float64
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import Format
+from oracle.ulp import FAST_ACCURACY, exact_error, ulp_f64
 
 __all__ = ["Tally", "HISTOGRAM_EDGES", "PROFILE_BINS", "profile_bin_starts", "same_results"]
 
@@ -63,7 +63,7 @@ _FAST_SLACK = 2 * FAST_ACCURACY
 _MAX_EXACT = 64
 # Errors from this size on may belong to a result other than the correctly rounded one (see Tally._jumps).
 _WRONG_FLOOR = 0.5 - 2.0 ** -10
-#: Jump candidates kept (oracle.switches): the largest steps in signed error between adjacent judged inputs.
+#: Jump candidates kept (engine.switches): the largest steps in signed error between adjacent judged inputs.
 MAX_JUMPS = 6
 
 
@@ -141,7 +141,7 @@ class Tally:
     smallest x > 0 with a non-finite result where the truth is finite, ``over_good`` the largest x ≥ 0
     below it with a finite result, ``over_max_ok`` the largest such x of the whole run (to pair with a
     later run's ``over_bad``); ``under_*`` mirror them for results of 0 where the truth is positive.
-    ``jumps``: up to :data:`MAX_JUMPS` candidates for a formula switch (:mod:`oracle.switches`), largest
+    ``jumps``: up to :data:`MAX_JUMPS` candidates for a formula switch (:mod:`engine.switches`), largest
     first: [score, position of the first, x_a, x_b, signed error a, b, onset code a, b] for adjacent inputs
     with finite results whose signed errors differ by at least CANDIDATE_ULPS (score: that difference) or
     whose onset codes differ (score at least CANDIDATE_ULPS); ``edge_first``/``edge_last``: [position, x, signed error,

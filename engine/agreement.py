@@ -1,6 +1,6 @@
 """Agreement between targets: which implementations give bit-identical results, and where they differ.
 
-Two questions of issue 8, answered on the judge's own input sets (:func:`oracle.inputs.input_set`:
+Two questions of issue 8, answered on the judge's own input sets (:func:`engine.inputs.input_set`:
 exhaustive for the 8- and 16-bit formats, the seeded sample plus boundary sets otherwise):
 
 * :func:`agreement_matrix` — for a list of targets, one format and one function: the fraction of inputs on
@@ -26,15 +26,22 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .case import Case
-from .evaluate import to_float64
-from .formats import FORMATS, Format
-from .implementation import (caller, describe_failure, output_problem, previous_failure, reason_unavailable,
-                             switch_points_of)
-from .inputs import input_set
-from .jsonsafe import from_json_safe, json_safe
-from .tally import same_results
-from .ulp import ulp_error
+from engine.case import Case
+from engine.defaults import FUNCTIONS, SEED
+from engine.inputs import input_set
+from engine.tally import same_results
+from oracle.evaluate import to_float64
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import FORMATS, Format
+from oracle.implementation import (
+    caller,
+    describe_failure,
+    output_problem,
+    previous_failure,
+    reason_unavailable,
+    switch_points_of,
+)
+from oracle.ulp import ulp_error
 
 __all__ = ["AgreementMatrix", "Disagreement", "PairReport", "DEVICE_PAIRS", "MAX_EXAMPLES",
            "agreement_matrix", "compare_pair", "device_pairs", "device_pair_reports", "report_agreement"]
@@ -46,7 +53,6 @@ DEVICE_PAIRS: list[tuple[str, str]] = [("torch-cpu", "torch-cuda")]
 #: How many disagreeing inputs a :class:`PairReport` keeps (the worst first).
 MAX_EXAMPLES = 20
 
-_FUNCTIONS = ("softplus", "softplus_grad")
 
 
 # --- records -------------------------------------------------------------------------------------------------
@@ -58,7 +64,7 @@ class AgreementMatrix:
     ``targets``: the targets that computed, in the order given. ``identical[i][j]``: the fraction of the
     ``n_inputs`` inputs on which targets i and j return the same bits (NaN = NaN, any payload); symmetric,
     1.0 on the diagonal (NaN everywhere when there are no inputs). ``mode``/``seed``: how the inputs were
-    chosen ("exhaustive" or "sampled", as :func:`oracle.inputs.input_set`; "given" for caller's inputs).
+    chosen ("exhaustive" or "sampled", as :func:`engine.inputs.input_set`; "given" for caller's inputs).
     ``errors``: target name → why it is not in the matrix.
     """
 
@@ -221,11 +227,11 @@ def _compare(rep: PairReport, x: np.ndarray, ya: np.ndarray, yb: np.ndarray, cas
 
 def agreement_matrix(targets: Sequence, fmt, fn: str = "softplus", beta: float = 1.0,
                      threshold: float | None = None, x: np.ndarray | None = None, n: int | None = None,
-                     seed: int = 0) -> AgreementMatrix:
+                     seed: int = SEED) -> AgreementMatrix:
     """The bit-identical fractions between ``targets`` (:class:`targets.Target` objects, or anything with
     ``name``, ``softplus`` and ``softplus_grad``) on one format and function.
 
-    ``x`` defaults to the judge's input set (:func:`oracle.inputs.input_set` with ``n`` and ``seed``, plus
+    ``x`` defaults to the judge's input set (:func:`engine.inputs.input_set` with ``n`` and ``seed``, plus
     the neighbours of every target's switch points): every value of a ≤ 16-bit format. Each target computes
     once; one that cannot goes to ``errors``. ValueError only for an invalid request (format, fn, β, a NaN
     threshold, inputs of another format).
@@ -254,7 +260,7 @@ def _compute(targets, x, case: Case) -> tuple[dict[str, np.ndarray], dict[str, s
 
 
 def compare_pair(a, b, fmt, fn: str = "softplus", beta: float = 1.0, threshold: float | None = None,
-                 x: np.ndarray | None = None, n: int | None = None, seed: int = 0) -> PairReport:
+                 x: np.ndarray | None = None, n: int | None = None, seed: int = SEED) -> PairReport:
     """Every input on which targets ``a`` and ``b`` differ, judged against the oracle (same inputs as
     :func:`agreement_matrix`). A target that cannot compute is named in ``errors``; nothing is counted then."""
     case = Case.of(fmt, fn, beta, threshold)
@@ -291,8 +297,8 @@ def device_pairs(targets: Iterable, pairs: Sequence[tuple[str, str]] | None = No
 
 
 def device_pair_reports(targets: Sequence, formats: Iterable[str] | None = None,
-                        fns: Iterable[str] = _FUNCTIONS, beta: float = 1.0, threshold: float | None = None,
-                        n: int | None = None, seed: int = 0,
+                        fns: Iterable[str] = FUNCTIONS, beta: float = 1.0, threshold: float | None = None,
+                        n: int | None = None, seed: int = SEED,
                         pairs: Sequence[tuple[str, str]] | None = None) -> list[PairReport]:
     """:func:`compare_pair` for every available device pair (:func:`device_pairs`), format both support at
     (β, threshold) (default: all formats) and function."""
@@ -306,12 +312,12 @@ def device_pair_reports(targets: Sequence, formats: Iterable[str] | None = None,
     return out
 
 
-def report_agreement(combos: Iterable, verdicts: Iterable = (), n: int | None = None, seed: int = 0,
+def report_agreement(combos: Iterable, verdicts: Iterable = (), n: int | None = None, seed: int = SEED,
                      pairs: Sequence[tuple[str, str]] | None = None,
                      progress: Callable[[str], None] | None = None
                      ) -> tuple[list[AgreementMatrix], list[PairReport]]:
     """The accuracy report's agreement: a matrix per format × function among the judged ``combos``
-    (``oracle.grid.Combo``, skipped ones ignored) at β = 1 and the default threshold, over the targets
+    (``engine.grid.Combo``, skipped ones ignored) at β = 1 and the default threshold, over the targets
     judged there (at least two), and the :func:`compare_pair` reports of the device pairs among them.
 
     Each target computes once per format and function. A target whose verdict for that combination (in
@@ -328,7 +334,7 @@ def report_agreement(combos: Iterable, verdicts: Iterable = (), n: int | None = 
     failed = {(v.target, v.format, v.fn): v.reason or "error" for v in verdicts
               if v.status == "error" and v.beta == 1.0 and v.threshold is None}
     fmt_order, matrices, reports = list(FORMATS), [], []
-    for (fmt, fn) in sorted(groups, key=lambda k: (fmt_order.index(k[0]), _FUNCTIONS.index(k[1]))):
+    for (fmt, fn) in sorted(groups, key=lambda k: (fmt_order.index(k[0]), FUNCTIONS.index(k[1]))):
         group = groups[(fmt, fn)]
         if len(group) < 2:
             continue

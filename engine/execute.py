@@ -9,7 +9,7 @@ any order: callers that merge keep their own order). The executors are interchan
 * :class:`InProcess` — here, one piece after another; no timeout of its own (an isolated target times
   its calls out itself); the state is built from the implementation itself, not from a recipe;
 * :class:`LocalPool` — ``jobs`` spawned processes on this machine (``concurrent.futures``), each prepared by
-  :func:`oracle.workers.prepare_worker` (memory cap, Ctrl-C ignored) and started in the Work's environment;
+  :func:`engine.workers.prepare_worker` (memory cap, Ctrl-C ignored) and started in the Work's environment;
 * :class:`DaskCluster` — the tasks of a ``distributed`` cluster: a running scheduler (``tcp://host:8786``) or a
   :class:`distributed.LocalCluster` of ``jobs`` single-threaded worker processes (``"local"``). Each worker
   builds a Work's state once and keeps it for the Work's next pieces.
@@ -30,6 +30,7 @@ their own threads). A Work's memory limit is the pool's RLIMIT_AS; on a cluster 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -40,7 +41,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from .workers import default_jobs, describe_exit, environ_applied, prepare_worker
+from engine.workers import default_jobs, describe_exit, environ_applied, prepare_worker
 
 __all__ = ["Work", "WorkLost", "Executor", "InProcess", "LocalPool", "DaskCluster", "executor_for",
            "DASK_LOCAL", "held_work"]
@@ -289,8 +290,6 @@ class DaskCluster(Executor):
         self._config.__enter__()
         try:
             if address == DASK_LOCAL:
-                import logging
-
                 self.jobs = jobs or default_jobs()
                 self._cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=logging.ERROR)

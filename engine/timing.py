@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from engine.defaults import SPEED_MIN_TIME_S, SPEED_REPEATS
+
 __all__ = ["Kernel", "Timing", "time_kernels", "failure_text", "WARMUP_CALLS"]
 
 Kernel = Callable[[], object]
@@ -65,7 +67,7 @@ def _nothing() -> None:
     return None
 
 
-def time_kernels(kernels: dict[str, Kernel], repeats: int = 7, min_time: float = 0.05,
+def time_kernels(kernels: dict[str, Kernel], repeats: int = SPEED_REPEATS, min_time: float = SPEED_MIN_TIME_S,
                  sync: Callable[[], object] | None = None) -> tuple[dict[str, Timing], dict[str, str]]:
     """Time each kernel: warm-up, calibration, then ``repeats`` interleaved rounds; median seconds per call.
 

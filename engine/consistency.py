@@ -47,16 +47,23 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .case import Case
-from .evaluate import check_beta, check_fn, correctly_rounded, to_float64
-from .formats import Format, get_format
-from .inputs import bit_uniform, every_value, switch_neighbours
-from .implementation import (checked_output, code_path_of, describe_failure, previous_failure, switch_points_of,
-                             unsupported_reason)
-from .jsonsafe import from_json_safe, json_safe
-from .tally import same_results
-from .workers import default_jobs
-from .ulp import ulp_exponent_f64
+from engine.case import Case
+from engine.defaults import SEED
+from engine.inputs import bit_uniform, every_value, switch_neighbours
+from engine.tally import same_results
+from engine.workers import default_jobs
+from oracle.evaluate import check_beta, check_fn, correctly_rounded, to_float64
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import Format, get_format
+from oracle.implementation import (
+    checked_output,
+    code_path_of,
+    describe_failure,
+    previous_failure,
+    switch_points_of,
+    unsupported_reason,
+)
+from oracle.ulp import ulp_exponent_f64
 
 __all__ = ["LayoutDifference", "LayoutReport", "layout_check", "default_widths", "default_inputs",
            "OFFSETS", "LONG_LENGTH", "THREAD_LENGTH", "SINGLE_INPUTS", "REALISTIC_RANGE", "MAX_EXAMPLES"]
@@ -105,7 +112,7 @@ class LayoutReport:
     included). ``max_ulps``: the largest difference found (0.0 when none; NaN unless status is "ok");
     ``worst``: that input; ``examples``: up to MAX_EXAMPLES differing inputs, the largest differences first.
     ``calls``: target calls made (the reference included). ``code_path``: the target's instruction-set
-    path (:attr:`oracle.judge.Verdict.code_path`): layout effects come from SIMD bodies and scalar tails.
+    path (:attr:`engine.judge.Verdict.code_path`): layout effects come from SIMD bodies and scalar tails.
     """
 
     target: str
@@ -153,7 +160,7 @@ def default_widths(fmt: str | Format) -> list[int]:
     return sorted({32 // b, 64 // b, 128 // b})
 
 
-def default_inputs(fmt: str | Format, fn: str = "softplus", beta: float = 1.0, n: int = 2048, seed: int = 0,
+def default_inputs(fmt: str | Format, fn: str = "softplus", beta: float = 1.0, n: int = 2048, seed: int = SEED,
                    switch_points: Sequence[float] = ()) -> np.ndarray:
     """About ``n`` distinct finite inputs in a seeded random order.
 
@@ -330,7 +337,7 @@ def _differences(f: Format, x: np.ndarray, fn: str, beta: float, ref: np.ndarray
 # --- the check -------------------------------------------------------------------------------------------------
 
 def layout_check(target, fmt: str | Format | Case, fn: str = "softplus", beta: float = 1.0,
-                 threshold: float | None = None, x: np.ndarray | None = None, n: int = 2048, seed: int = 0,
+                 threshold: float | None = None, x: np.ndarray | None = None, n: int = 2048, seed: int = SEED,
                  widths: Sequence[int] | None = None) -> LayoutReport:
     """Run ``target`` on the same inputs in every layout (module docstring) and report what changes.
 
@@ -338,7 +345,7 @@ def layout_check(target, fmt: str | Format | Case, fn: str = "softplus", beta: f
     (and the target's switch points). ``widths``: SIMD lane counts, else :func:`default_widths`. A target that
     declines the combination gives status "unsupported"; one that raises, crashes or returns the wrong dtype or
     shape in any layout gives status "error" with the cause and the layout — never an exception from here.
-    The case is ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
+    The case is ``fmt`` itself where it is a :class:`~engine.case.Case`, else that of the four arguments.
     """
     case = Case.of(fmt, fn, beta, threshold)
     f, fn, beta, threshold = case.format, case.fn, case.beta, case.threshold

@@ -9,6 +9,9 @@ import platform
 import sys
 from typing import Any
 
+from engine.judge import code_path_of
+from targets.cpu_path import LADDERS, host_isa, host_level
+
 __all__ = ["environment", "cpu_model"]
 
 _PACKAGES = ("softplus-cert", "numpy", "ml_dtypes", "mpmath", "gmpy2", "python-flint", "torch",
@@ -34,8 +37,6 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
     """A JSON-safe record of everything a result may depend on: per-target versions and instruction-set
     paths (``code_paths``: what each target reported, :meth:`targets.Target.code_path`), the CPU's own
     best ISA (``cpu_isa``) and the flags that cap it."""
-    from oracle.judge import code_path_of
-    from targets.cpu_path import LADDERS, host_isa, host_level
 
     versions = {}
     for name in _PACKAGES:

@@ -1,11 +1,11 @@
 """The judge: one target, one format, one function, one (β, threshold) — measured against the oracle.
 
 :func:`judge` is the only place where a target's results are compared with the truth; the certification
-tests, the reports and the command line all call it and read the :class:`~oracle.verdict.Verdict` it
-returns. It picks the inputs (:mod:`oracle.inputs`), measures them chunk by chunk (:mod:`oracle.measure`:
-here, or spread over an :class:`~oracle.execute.Executor`'s workers for a large sample), fills the
-verdict (:mod:`oracle.verdict`) and searches beyond the input set (:mod:`oracle.switches`,
-:mod:`oracle.refine`).
+tests, the reports and the command line all call it and read the :class:`~engine.verdict.Verdict` it
+returns. It picks the inputs (:mod:`engine.inputs`), measures them chunk by chunk (:mod:`engine.measure`:
+here, or spread over an :class:`~engine.execute.Executor`'s workers for a large sample), fills the
+verdict (:mod:`engine.verdict`) and searches beyond the input set (:mod:`engine.switches`,
+:mod:`engine.refine`).
 
 Units: every error is in ulps of the format under test, as :func:`oracle.ulp_error` defines them.
 """
@@ -17,21 +17,37 @@ import time
 
 import numpy as np
 
-from .case import Case
-from .evaluate import to_float64
-from .execute import Executor, LocalPool
-from .exhaustive import run_exhaustive
-from .formats import Format
-from .implementation import (caller, checked_output, code_path_of, describe_failure, previous_failure,
-                             switch_points_of, unsupported_reason)
-from .inputs import InputSet, from_ordered_keys, input_set, ordered_keys
-from .jsonsafe import from_json_safe, json_safe
-from .measure import (CHUNK, ChunkFailed, ExhaustiveFailed, failure_reason, finite_before, measure_chunk,
-                      sample_chunks, tally_chunks)
-from .refine import refine_worst
-from .switches import MAX_DISCOVERED, SwitchJump, discover_switches
-from .tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
-from .verdict import SCHEMA_VERSION, Verdict, WorstInput, boundary_measurements, finish_verdict, true_max
+from engine.case import Case
+from engine.defaults import SEED
+from engine.execute import Executor, LocalPool
+from engine.exhaustive import run_exhaustive
+from engine.inputs import InputSet, from_ordered_keys, input_set, ordered_keys
+from engine.measure import (
+    CHUNK,
+    ChunkFailed,
+    ExhaustiveFailed,
+    failure_reason,
+    finite_before,
+    measure_chunk,
+    sample_chunks,
+    tally_chunks,
+)
+from engine.refine import refine_worst
+from engine.switches import MAX_DISCOVERED, SwitchJump, discover_switches
+from engine.tally import HISTOGRAM_EDGES, PROFILE_BINS, Tally, same_results
+from engine.verdict import SCHEMA_VERSION, Verdict, WorstInput, boundary_measurements, finish_verdict, true_max
+from oracle.evaluate import to_float64
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import Format
+from oracle.implementation import (
+    caller,
+    checked_output,
+    code_path_of,
+    describe_failure,
+    previous_failure,
+    switch_points_of,
+    unsupported_reason,
+)
 
 # judge() and search_beyond() are this module's own; the rest is re-exported for the callers that have
 # always found the judge's vocabulary here
@@ -45,12 +61,12 @@ __all__ = ["judge", "search_beyond", "SEARCH_STARTS",
 
 def judge(target, fmt: str | Format | Case, fn: str = "softplus", beta: float = 1.0,
           threshold: float | None = None, inputs: InputSet | None = None, n: int | None = None,
-          seed: int = 0, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None,
+          seed: int = SEED, worst_k: int = 10, chunk: int = CHUNK, jobs: int | None = None,
           search: bool = True, executor: Executor | None = None) -> Verdict:
     """Measure ``target`` (a :class:`targets.Target`) on one case and return its Verdict: the case is
-    ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
+    ``fmt`` itself where it is a :class:`~engine.case.Case`, else that of the four arguments.
 
-    ``inputs`` defaults to :func:`oracle.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
+    ``inputs`` defaults to :func:`engine.inputs.input_set` for the format (exhaustive for ≤ 16-bit formats,
     a seeded bit-uniform sample of ``n`` plus the boundary sets otherwise), with the target's switch points.
     The inputs are measured ``chunk`` at a time (the result does not depend on it), spread over the
     ``executor``'s workers (or a local pool of ``jobs`` worker processes) when there are more than two chunks
@@ -105,8 +121,8 @@ SEARCH_STARTS = 3
 def search_beyond(v: Verdict, call, f: Format, fn: str, beta: float, tally: Tally,
                   inputs: InputSet | None = None) -> None:
     """What the input set only brushed, added to ``v``: the switches the tally's jump candidates lead to
-    (:func:`oracle.switches.discover_switches`), and — for a sampled set — the worst case refined around the
-    largest errors and both sides of every switch (:func:`oracle.refine.refine_worst`). Sets
+    (:func:`engine.switches.discover_switches`), and — for a sampled set — the worst case refined around the
+    largest errors and both sides of every switch (:func:`engine.refine.refine_worst`). Sets
     ``worst_source`` and ``search_points``."""
     _add_discovered(v, discover_switches(call, f, fn, beta, tally.jumps, v.switch_jumps))
     if v.mode != "sampled":

@@ -12,21 +12,24 @@ Leaf module: the standard library and NumPy only.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import pickle
+import resource
 import signal
 import threading
 import traceback
 from typing import Any, Callable, Iterator, Mapping
 
-from .implementation import TargetCrashed, TargetRaised, TargetTimeout
+from engine.defaults import TIMEOUT_S
+from oracle.implementation import TargetCrashed, TargetRaised, TargetTimeout
 
 __all__ = ["DEFAULT_TIMEOUT", "default_jobs", "limit_memory", "keep_freed_memory", "prepare_worker",
            "environ_applied", "describe_exit", "failure_payload", "run_in_fresh_process"]
 
 #: Seconds one call may take (and, separately, a worker's start: the framework's import, e.g. TensorFlow ~7 s).
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = TIMEOUT_S
 
 
 def default_jobs() -> int:
@@ -41,7 +44,6 @@ def limit_memory(memory_limit: int | None) -> None:
     """Cap this process's address space at ``memory_limit`` bytes (RLIMIT_AS); nothing for None. For the start
     of a worker process, before it loads a target."""
     if memory_limit:
-        import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
@@ -53,8 +55,6 @@ def keep_freed_memory() -> bool:
     one anew and unmaps it on free, so every pass pays page faults on memory it just gave back — about
     40% of the time per chunk. Returns False where this is not glibc (nothing changes there)."""
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None)
         m_trim_threshold, m_mmap_threshold = -1, -3
         return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))

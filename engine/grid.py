@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from .case import Case, slug_text
-from .formats import FORMATS
-from .implementation import reason_unavailable
-
-FUNCTIONS = ("softplus", "softplus_grad")
-#: β values users hit, from tiny to PyTorch's inf-producing 1e30 (for targets that take a β)
-BETAS = (1.0, 1e-3, 0.5, 2.0, 1e30)
-#: thresholds (for targets that take one): the default, 0 (always linear above 0) and inf (never linear)
-THRESHOLDS = (None, 0.0, math.inf)
+from engine.case import Case, slug_text
+from engine.defaults import BETAS, FUNCTIONS, THRESHOLDS
+from oracle.formats import FORMATS
+from oracle.implementation import reason_unavailable
 
 
 @dataclass(frozen=True)

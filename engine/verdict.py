@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .case import Case, params_text
-from .evaluate import correctly_rounded, to_float64
-from .formats import Format
-from .inputs import from_ordered_keys, ordered_keys, partition_point
-from .jsonsafe import from_json_safe, json_safe
-from .switches import SwitchJump, measure_jump
-from .tally import Tally
+from engine.case import Case, params_text
+from engine.inputs import from_ordered_keys, ordered_keys, partition_point
+from engine.switches import SwitchJump, measure_jump
+from engine.tally import Tally
+from oracle.evaluate import correctly_rounded, to_float64
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import Format
 
 __all__ = ["SCHEMA_VERSION", "WorstInput", "Verdict", "true_max", "finish_verdict", "boundary_measurements"]
 
@@ -67,9 +67,9 @@ class Verdict:
     (``{"path": "avx2", ...}``, :meth:`targets.Target.code_path`), which certificates select on.
 
     Search (sampled input sets, :func:`judge` with ``search=True``): ``switch_jumps`` also holds the
-    switches found that the target does not declare (``discovered``: :mod:`oracle.switches`), and the maxima
+    switches found that the target does not declare (``discovered``: :mod:`engine.switches`), and the maxima
     include what the local search around the worst inputs and both sides of every switch found
-    (:mod:`oracle.refine`); ``worst_source`` says where the largest finite error was found ("sample",
+    (:mod:`engine.refine`); ``worst_source`` says where the largest finite error was found ("sample",
     "boundary": a boundary set, "search", or "exhaustive": every input judged), ``search_points`` how many
     inputs the search evaluated.
     """

@@ -31,11 +31,12 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from . import fast64, softplus, softplus_grad
-from .evaluate import check_beta, check_fn, to_float64
-from .fast import enclose_f64
-from .formats import Format, get_format
-from .ulp import ulp_exponent_f64
+from engine.defaults import SAMPLES, SEED
+from oracle import fast64, softplus, softplus_grad
+from oracle.evaluate import check_beta, check_fn, to_float64
+from oracle.fast import enclose_f64
+from oracle.formats import Format, get_format
+from oracle.ulp import ulp_exponent_f64
 
 __all__ = [
     "InputSet",
@@ -51,9 +52,9 @@ __all__ = [
     "partition_point",
 ]
 
-#: Sample sizes of sampled (non-exhaustive) input sets when ``n`` is not given: small enough that the
-#: default test run stays fast (float64's double-word oracle judges 200,000 in ~0.1 s); larger runs pass ``n``.
-DEFAULT_SAMPLES: dict[str, int] = {"float32": 20_000, "float64": 200_000}
+#: Sample sizes of sampled (non-exhaustive) input sets when ``n`` is not given (:data:`engine.defaults.SAMPLES`):
+#: small enough that the default test run stays fast (float64's double-word oracle judges 200,000 in ~0.1 s).
+DEFAULT_SAMPLES = SAMPLES
 
 #: How many near-midpoint inputs a boundary set holds, and the pools they are chosen from.
 NEAR_MIDPOINT_COUNT = 64
@@ -298,7 +299,7 @@ def _uniform_over_keys(fmt: Format, intervals: Sequence[tuple[int, int]], n: int
 
 
 def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points: Sequence[float] = (),
-                    k: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+                    k: int = 2, seed: int = SEED) -> dict[str, np.ndarray]:
     """Named boundary inputs for f = ``fn`` with parameter β in ``fmt``; each a 1-D ascending array of the
     format's dtype, empty where the boundary does not exist in the format. "Neighbours of x0" means the k
     values below x0, x0, and the k above (fewer at the ends of the finite range).
@@ -381,7 +382,7 @@ def boundary_points(fmt, fn: str = "softplus", beta: float = 1.0, switch_points:
 
 
 def input_set(fmt, fn: str = "softplus", beta: float = 1.0, switch_points: Sequence[float] = (),
-              n: int | None = None, seed: int = 0, exhaustive: bool | None = None) -> InputSet:
+              n: int | None = None, seed: int = SEED, exhaustive: bool | None = None) -> InputSet:
     """The inputs to judge ``fn`` with parameter β on in ``fmt``: the base set plus every boundary point,
     deduplicated by bit pattern (see :class:`InputSet`).
 

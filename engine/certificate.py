@@ -43,7 +43,7 @@ premature_overflow          overflow before the true onset allowed              
 premature_underflow         0 returned where the truth is a positive number allowed  false
 threshold_jump_ulp          largest allowed jump at a formula switch (ulps)          2·max_finite_ulp+1
 layout_differences          inputs whose result may change with the tensor layout    0
-                            (position, length, strides, threads: oracle.consistency)
+                            (position, length, strides, threads: engine.consistency)
 expected_failure            a known defect: the combination cannot be measured on    —
                             the paths selected, and the error names this text
 reason                      why (required for every entry)                           —
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .judge import Verdict
+from engine.judge import Verdict
 
 __all__ = ["Certificate", "Budget", "CertificateError", "Violation", "load_certificate", "limits_in_force",
            "violations_by_target", "certificate_for"]
@@ -226,7 +226,7 @@ class Certificate:
         return out
 
     def check_layout(self, r) -> list[Violation]:
-        """Violations of a :class:`oracle.consistency.LayoutReport` against ``layout_differences``."""
+        """Violations of a :class:`engine.consistency.LayoutReport` against ``layout_differences``."""
         where = f"{r.target} {r.format} {r.fn} (beta={r.beta:g}, threshold=" \
                 f"{'default' if r.threshold is None else f'{r.threshold:g}'})"
         if r.status == "unsupported":

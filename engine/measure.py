@@ -3,7 +3,7 @@
 :func:`measure_chunk` is the single place where a target's results on a chunk meet the correctly rounded
 ones; :func:`tally_chunks` merges the chunks of a run in increasing x. :func:`failure_reason` turns a failed
 call into one line, locating the failing inputs by bisection where that is cheap. The judge
-(:mod:`oracle.judge`) and the exhaustive engine (:mod:`oracle.exhaustive`) both measure through here.
+(:mod:`engine.judge`) and the exhaustive engine (:mod:`engine.exhaustive`) both measure through here.
 """
 
 from __future__ import annotations
@@ -12,22 +12,22 @@ from typing import Callable
 
 import numpy as np
 
-from .case import Case
-from .evaluate import to_float64
-from .implementation import NO_RETRY, checked_output, describe_failure
-from .tally import Tally
-from .ulp import errors_and_rounding
+from engine.case import Case
+from engine.defaults import CHUNK
+from engine.tally import Tally
+from oracle.evaluate import to_float64
+from oracle.implementation import NO_RETRY, checked_output, describe_failure
+from oracle.ulp import errors_and_rounding
 
 __all__ = ["CHUNK", "ChunkFailed", "ExhaustiveFailed", "finite_before", "sample_chunks", "tally_chunks",
            "measure_chunk", "failure_reason"]
 
 #: Inputs measured per pass: bounds the float64 temporaries to a few hundred MB.
-CHUNK = 1 << 20
 
 
 class ExhaustiveFailed(RuntimeError):
     """The target failed (raised, returned garbage, crashed or hung) in a pool's worker
-    (:mod:`oracle.exhaustive`); the message is the whole reason."""
+    (:mod:`engine.exhaustive`); the message is the whole reason."""
 
 
 class ChunkFailed(Exception):

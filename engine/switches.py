@@ -4,7 +4,7 @@ An implementation that changes formula at some input — torch's βx > threshold
 cut-offs, a backend's undeclared fast path — shows it as an abrupt change of its signed error between two
 neighbouring inputs. :func:`measure_jump` measures a known switch point (one target call on the 16 format
 values each side). :func:`discover_switches` finds unknown ones from the tally's *jump candidates*
-(:attr:`oracle.tally.Tally.jumps`): adjacent judged inputs — neighbouring sample points, or adjacent floats
+(:attr:`engine.tally.Tally.jumps`): adjacent judged inputs — neighbouring sample points, or adjacent floats
 of an exhaustive stream — whose signed errors differ by at least :data:`CANDIDATE_ULPS`, or where the target
 starts or stops returning x itself or 0 where the correctly rounded result is neither (an *exact-x* or
 *exact-0* onset; for the derivative, exact 1 or 0). Each candidate is narrowed to two adjacent floats by
@@ -32,10 +32,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .evaluate import to_float64
-from .formats import Format
-from .inputs import from_ordered_keys, ordered_keys, switch_neighbours
-from .ulp import errors_and_rounding, exact_error, ulp_f64
+from engine.inputs import from_ordered_keys, ordered_keys, switch_neighbours
+from oracle.evaluate import to_float64
+from oracle.formats import Format
+from oracle.ulp import errors_and_rounding, exact_error, ulp_f64
 
 __all__ = ["SwitchJump", "measure_jump", "discover_switches", "JUMP_ULPS", "CANDIDATE_ULPS", "MAX_DISCOVERED",
            "FAITHFUL", "signal", "padded", "at_keys"]
@@ -188,7 +188,7 @@ def discover_switches(call: Callable[[np.ndarray], np.ndarray], f: Format, fn: s
                       candidates: Sequence[Sequence[float]], declared: Sequence[SwitchJump] = ()
                       ) -> list[SwitchJump]:
     """The switches behind the tally's jump ``candidates`` ([score, position, x_a, x_b, s_a, s_b, code_a,
-    code_b], see :class:`oracle.tally.Tally`), narrowed on the target and measured like declared ones
+    code_b], see :class:`engine.tally.Tally`), narrowed on the target and measured like declared ones
     (marked ``discovered``), largest jump first, at most :data:`MAX_DISCOVERED`; none within two floats of a
     ``declared`` switch. A target call that fails ends the search with what was found."""
     call = padded(call)

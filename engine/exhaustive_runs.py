@@ -2,7 +2,7 @@
 
 An unsharded ``report --exhaustive`` judges every combination of a format up to 32 bits over all its bit
 patterns (float32: 2**32 inputs) with
-:func:`oracle.exhaustive.run_exhaustive`, one combination after another, with a progress bar in inputs
+:func:`engine.exhaustive.run_exhaustive`, one combination after another, with a progress bar in inputs
 (rate and time left). ``--shard i/n`` does the i-th of n slices of every such combination and writes
 ``shard-i-of-n.json`` (schema :data:`SHARD_SCHEMA`): per combination the tally of the slice, the switch
 jumps and safe threshold (measured with the target), or the failure. :func:`merge_shards` checks that
@@ -16,24 +16,36 @@ run again. Checkpoints are deleted once their combination is in a written report
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from oracle.case import Case
-from oracle.execute import Executor
-from oracle.exhaustive import (CHUNK, EXHAUSTIVE_BITS, ExhaustiveFailed, Shard, boundary_record,
-                               exhaustive_verdict, run_exhaustive)
-from oracle.formats import get_format
-from oracle.grid import Combo
-from oracle.implementation import code_path_of
-from oracle.jsonsafe import from_json_safe, json_safe
-from oracle.verdict import SCHEMA_VERSION, Verdict
-from oracle.tally import Tally
+from tqdm import tqdm
 
-__all__ = ["SHARD_SCHEMA", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
+from engine.case import Case
+from engine.defaults import TIMEOUT_S
+from engine.execute import Executor
+from engine.exhaustive import (
+    CHUNK,
+    EXHAUSTIVE_BITS,
+    ExhaustiveFailed,
+    Shard,
+    boundary_record,
+    exhaustive_verdict,
+    run_exhaustive,
+)
+from engine.grid import Combo
+from engine.tally import Tally
+from engine.verdict import SCHEMA_VERSION, Verdict
+from oracle.cache import ORACLE_VERSION
+from oracle.files import atomic_write_text, dumps, from_json_safe, json_safe
+from oracle.formats import get_format
+from oracle.implementation import code_path_of
+
+__all__ = ["SHARD_SCHEMA", "shape_problem", "is_exhaustive", "run_exhaustive_combo", "write_shard", "merge_shards", "ShardError",
            "shard_path", "shard_config", "verdict_of", "forget_checkpoints", "finished_shard", "read_shard",
            "shard_digest"]
 
@@ -52,7 +64,6 @@ def is_exhaustive(c: Combo) -> bool:
 
 
 def _identity(c: Combo, chunk: int) -> dict[str, Any]:
-    from oracle.cache import ORACLE_VERSION
 
     try:
         versions = {k: str(v) for k, v in c.target.versions().items()}
@@ -78,7 +89,7 @@ def _checkpoint(out: Path, c: Combo, shard: Shard | None) -> Path:
 
 
 def run_exhaustive_combo(c: Combo, out: Path, *, shard: Shard | None = None, jobs: int | None = None,
-                         executor: Executor | None = None, chunk: int = CHUNK, timeout: float = 300.0, memory_limit: int | None = None,
+                         executor: Executor | None = None, chunk: int = CHUNK, timeout: float = TIMEOUT_S, memory_limit: int | None = None,
                          quiet: bool = False) -> dict[str, Any]:
     """One combination over every input (or one shard of them): a JSON-safe record with its tally,
     its boundary measurements, or the failure; progress on stderr as inputs judged, with rate and ETA.
@@ -131,7 +142,6 @@ class _bar:
     def __enter__(self):
         if self.quiet:
             return None
-        from tqdm import tqdm
 
         def progress(done: int, total: int) -> None:
             if self.tqdm is None:
@@ -150,7 +160,6 @@ class _bar:
 
 def shard_digest(doc: dict[str, Any]) -> str:
     """sha256 of a shard document without its "digest", in canonical JSON (sorted keys, no spaces)."""
-    import hashlib
 
     body = {k: v for k, v in doc.items() if k != "digest"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -160,12 +169,11 @@ def shard_digest(doc: dict[str, Any]) -> str:
 def write_shard(path: Path, shard: Shard, config: dict[str, Any], env: dict[str, Any],
                 records: list[dict[str, Any]]) -> None:
     """shard-i-of-n.json, with the digest of its content (an edited or damaged file is refused by the merge)."""
-    from reports.accuracy import atomic_write_text
 
     doc = {"schema": SHARD_SCHEMA, "shard": [shard.index, shard.count], "config": config, "environment": env,
            "records": records}
     doc["digest"] = shard_digest(doc)
-    atomic_write_text(Path(path), json.dumps(doc, separators=(",", ":"), allow_nan=False) + "\n")
+    atomic_write_text(Path(path), dumps(doc) + "\n")
 
 
 def finished_shard(path: Path, shard: Shard, config: dict[str, Any]) -> bool:
@@ -198,13 +206,13 @@ def read_shard(path: Path) -> dict[str, Any]:
     if not digest_ok:
         raise ShardError(f"{path}: its content does not match its digest: the file was edited or damaged "
                          f"after it was written; run that shard again")
-    problem = _shape_problem(doc)
+    problem = shape_problem(doc)
     if problem:
         raise ShardError(f"{path}: malformed shard file: {problem}")
     return doc
 
 
-def _shape_problem(doc: dict[str, Any]) -> str | None:
+def shape_problem(doc: dict[str, Any]) -> str | None:
     """What is wrong with the structure the merge relies on, or None."""
     shard = doc.get("shard")
     if (not isinstance(shard, list) or len(shard) != 2 or not all(type(v) is int for v in shard)

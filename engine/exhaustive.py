@@ -3,15 +3,15 @@
 The *stream* of a format of b bits is its 2**b bit patterns in increasing order of value: the negative
 NaN patterns, −inf, the negative numbers, −0, +0, the positive numbers, +inf, the positive NaN patterns.
 Position p holds pattern ``2**b − 1 − p`` below 2**(b−1) and ``p − 2**(b−1)`` from there on, so a
-position range is a value range and every chunk is measured as :class:`~oracle.tally.Tally` needs.
+position range is a value range and every chunk is measured as :class:`~engine.tally.Tally` needs.
 
-The stream is cut into chunks of :data:`CHUNK` inputs (one :func:`oracle.measure.measure_chunk` each), the
+The stream is cut into chunks of :data:`CHUNK` inputs (one :func:`engine.measure.measure_chunk` each), the
 chunks into pieces of :data:`PIECE` chunks (one task for a worker process, and one checkpoint record), and
 a :class:`Shard` ``i/n`` is the i-th of n contiguous runs of chunks. Tallies of adjacent runs merge into
 exactly the tally of their union, so shards computed on different machines merge into the verdict an
 unsharded run gives, and a restarted run takes the pieces its checkpoint file already holds.
 
-The pieces run on an executor (:mod:`oracle.execute`): a local pool of worker processes by default, a Dask
+The pieces run on an executor (:mod:`engine.execute`): a local pool of worker processes by default, a Dask
 cluster on request; the result does not depend on which.
 
 Memory: each worker holds one chunk and its float64 temporaries (~300 MB at the default chunk size);
@@ -28,17 +28,33 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .case import Case
-from .execute import Executor, LocalPool, Work, WorkLost
-from .formats import Format
-from .implementation import (NotSendable, caller, previous_failure, recipe_of, remember_failure,
-                             switch_points_of, worker_env_of)
-from .inputs import boundary_points
-from .jsonsafe import from_json_safe, json_safe
-from .measure import CHUNK, ChunkFailed, ExhaustiveFailed, failure_reason, finite_before, sample_chunks, tally_chunks
-from .switches import SwitchJump
-from .tally import Tally
-from .verdict import Verdict, boundary_measurements, finish_verdict
+from engine.case import Case
+from engine.defaults import TIMEOUT_S
+from engine.execute import Executor, LocalPool, Work, WorkLost
+from engine.inputs import boundary_points
+from engine.measure import (
+    CHUNK,
+    ChunkFailed,
+    ExhaustiveFailed,
+    failure_reason,
+    finite_before,
+    sample_chunks,
+    tally_chunks,
+)
+from engine.switches import SwitchJump
+from engine.tally import Tally
+from engine.verdict import Verdict, boundary_measurements, finish_verdict
+from oracle.files import from_json_safe, json_safe
+from oracle.formats import Format
+from oracle.implementation import (
+    NotSendable,
+    caller,
+    previous_failure,
+    recipe_of,
+    remember_failure,
+    switch_points_of,
+    worker_env_of,
+)
 
 __all__ = ["CHUNK", "PIECE", "Shard", "ExhaustiveFailed", "stream_size", "stream_values", "finite_span",
            "piece_ranges", "run_exhaustive", "exhaustive_verdict", "EXHAUSTIVE_BITS", "boundary_record", "Checkpoint"]
@@ -194,12 +210,12 @@ def run_exhaustive(target, fmt: str | Format | Case, fn: str = "softplus", beta:
                    values: np.ndarray | None = None, shard: Shard | None = None, jobs: int | None = None,
                    executor: Executor | None = None, chunk: int = CHUNK, piece: int | None = None,
                    checkpoint: Path | None = None, identity: dict[str, Any] | None = None,
-                   progress: Callable[[int, int], None] | None = None, timeout: float = 300.0,
+                   progress: Callable[[int, int], None] | None = None, timeout: float = TIMEOUT_S,
                    memory_limit: int | None = None, worst_k: int = 10) -> Tally:
     """The tally of every input of the case's format (or of ``shard`` of them) for ``target``; the case is
-    ``fmt`` itself where it is a :class:`~oracle.case.Case`, else that of the four arguments.
+    ``fmt`` itself where it is a :class:`~engine.case.Case`, else that of the four arguments.
 
-    The pieces run on ``executor`` (:mod:`oracle.execute`; default: a local pool of ``jobs`` worker
+    The pieces run on ``executor`` (:mod:`engine.execute`; default: a local pool of ``jobs`` worker
     processes, every core available by default), each a whole piece; ``progress`` is called as
     ``progress(done, total)`` in inputs (first with what the checkpoint already holds).
     ``checkpoint``: a file of finished pieces, read on start and appended to as pieces finish (pass the
@@ -208,7 +224,7 @@ def run_exhaustive(target, fmt: str | Format | Case, fn: str = "softplus", beta:
     target raises, returns garbage, crashes or hangs; Ctrl-C stops the workers and keeps the checkpoint.
 
     ``values``: instead of the stream, these inputs (in increasing x, NaN last, as an InputSet holds
-    them): how :func:`oracle.judge.judge` spreads a large sample over the workers.
+    them): how :func:`engine.judge.judge` spreads a large sample over the workers.
     """
     case = Case.of(fmt, fn, beta, threshold)
     f, fn = case.format, case.fn

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .evaluate import check_params
-from .formats import Format, get_format
+from oracle.evaluate import check_params
+from oracle.formats import Format, get_format
 
 __all__ = ["Case", "params_text", "slug_text"]
 

@@ -26,18 +26,22 @@ holds on all of them, and on the paths nobody measured:
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from oracle.certificate import limits_in_force
+import targets
+from engine.certificate import limits_in_force
+from engine.inputs import bit_uniform, every_value
+from engine.stored import load_json, load_layout
+from engine.verdict import Verdict
 from oracle.derive import budget, derive
 from oracle.formats import get_format
-from oracle.inputs import bit_uniform, every_value
-from oracle.judge import Verdict
+from reports.digits import num, percent
+from softplus_cert.run import SelectionError, load_modules
 
-from .digits import num, percent
-
-__all__ = ["draft_certificate"]
+__all__ = ["draft_certificate", "draft_from_reports"]
 
 
 def _ceil2(v: float) -> float:
@@ -209,7 +213,7 @@ def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cac
 def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, model=None,
                       machines: list[str] | None = None) -> str:
     """TOML text of a certificate for ``target`` that the given (status "ok") verdicts and layout reports
-    (:class:`oracle.consistency.LayoutReport`) satisfy. ``more``: further (verdicts, layouts) pairs, e.g.
+    (:class:`engine.consistency.LayoutReport`) satisfy. ``more``: further (verdicts, layouts) pairs, e.g.
     the reports of other instruction-set paths; ``machines``: one description per report (first, then
     ``more``), named in ``measured_on``; ``model``: the target's :class:`targets.error_models.ErrorModel`,
     from which the budget of paths nobody measured is derived (see the module doc)."""
@@ -314,3 +318,35 @@ def _path_why(trios: list) -> str:
 
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def draft_from_reports(target: str, reports: Sequence[str | Path], modules: Sequence[str] = ()) -> str:
+    """The certificate text :func:`draft_certificate` drafts for ``target`` from the accuracy reports at
+    ``reports`` (one per instruction-set path; accuracy.json, .json.gz or a report folder), with the
+    target's error model where it states one (a plugin target's after loading ``modules``). SelectionError,
+    in one line, for a report that cannot be read, a target it does not measure, or a module that fails."""
+    loaded, names, machines = [], set(), []
+    for report in reports:
+        try:
+            verdicts, env = load_json(Path(report))
+            layouts = load_layout(Path(report))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise SelectionError(f"cannot read report {report}: {e}") from None
+        names |= {v.target for v in verdicts if v.status == "ok"}
+        loaded.append((verdicts, layouts))
+        machines.append(env.get("machine") or f"{env.get('cpu', 'unknown CPU')}, {str(env.get('date', ''))[:10]}")
+    if target not in names:
+        raise SelectionError(f"no measurements of {target!r} in {', '.join(map(str, reports))}; measured: "
+                             f"{', '.join(sorted(names)) or 'nothing'}")
+    return draft_certificate(target, *loaded[0], *loaded[1:], model=_error_model(target, modules),
+                             machines=machines)
+
+
+def _error_model(name: str, modules: Sequence[str]):
+    """The target's error model (None where it states none, or where the target is not known here: a
+    plugin not loaded with ``modules``)."""
+    load_modules(modules)
+    try:
+        return targets.get_target(name).error_model()
+    except (KeyError, LookupError, ValueError):
+        return None

@@ -58,13 +58,30 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from oracle.formats import get_format
-from oracle.implementation import (NO_RETRY, TargetCrashed, TargetFailure, TargetOutputError, TargetRaised,
-                                   TargetSkipped, TargetTimeout, output_problem)
-from oracle.workers import (DEFAULT_TIMEOUT, describe_exit, environ_applied, failure_payload, limit_memory,
-                            prepare_worker, run_in_fresh_process)
-
-from .locate import TargetRef, ref_of
+from engine.workers import (
+    DEFAULT_TIMEOUT,
+    describe_exit,
+    environ_applied,
+    failure_payload,
+    limit_memory,
+    prepare_worker,
+    run_in_fresh_process,
+)
+from oracle.formats import format_of, get_format
+from oracle.implementation import (
+    NO_RETRY,
+    TargetCrashed,
+    TargetFailure,
+    TargetOutputError,
+    TargetRaised,
+    TargetSkipped,
+    TargetTimeout,
+    output_problem,
+)
+from targets import registry
+from targets.base import Target
+from targets.locate import TargetRef, ref_of
+from targets.registry import loaded_module_specs
 
 # the failure types and process helpers live in the oracle (which measures any implementation); they are
 # named here too, where a target author looks for them
@@ -209,7 +226,6 @@ class WorkerProcess:
 def _call_kind(method: str, args: tuple) -> tuple[str, str]:
     """(format, method) for a compute call, ("*", method) for any other."""
     if method in COMPUTE_METHODS and args and isinstance(args[0], np.ndarray):
-        from oracle.formats import format_of
 
         try:
             return format_of(args[0]).name, method
@@ -345,7 +361,6 @@ class IsolatedTarget:
     def _inherited(self, method: str) -> bool:
         """Whether the wrapped target's ``method`` is :class:`~targets.base.Target`'s own, which reads the
         target's attributes only (then it is answered in this process)."""
-        from .base import Target
 
         t = self._target
         return (isinstance(t, Target) and method not in getattr(t, "__dict__", {})
@@ -455,7 +470,6 @@ class IsolatedTarget:
     def _declared_check(self, fmt: str, beta: float, threshold: float | None) -> str | None:
         """What the target declares (its formats and parameters), without asking its code: for a target
         whose survey failed."""
-        from .base import Target
 
         if isinstance(self._target, Target):
             return Target.check(self._target, fmt, beta, threshold)
@@ -544,7 +558,6 @@ def _described(method: str, fmt: str, beta: float, threshold) -> str:
 
 def _load_plugins(specs: list[str]) -> None:
     """A one-shot worker's preload: the plugin modules whose classes its job may need to unpickle."""
-    from . import registry
 
     for spec in specs:
         registry.load_target_module(spec)
@@ -552,14 +565,13 @@ def _load_plugins(specs: list[str]) -> None:
 
 def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: int | None = None,
                    plugin_specs: list[str] | None = None, env: Mapping[str, str] | None = None, **kwargs):
-    """``func(*args, **kwargs)`` in a fresh worker process (:func:`oracle.workers.run_in_fresh_process`, with
+    """``func(*args, **kwargs)`` in a fresh worker process (:func:`engine.workers.run_in_fresh_process`, with
     the plugin modules loaded there first); its result, or a :class:`TargetFailure`.
 
     For whole jobs that must not take the caller down with them. ``func`` and its arguments must pickle
     (module-level functions, :class:`~targets.locate.TargetRef` for targets: :meth:`IsolatedTarget.run_job`).
     """
     if plugin_specs is None:
-        from .registry import loaded_module_specs
 
         plugin_specs = loaded_module_specs()
     return run_in_fresh_process(func, *args, timeout=timeout, memory_limit=memory_limit, env=env,

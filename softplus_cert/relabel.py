@@ -2,7 +2,7 @@
 
 Reports written before ``targets.cpu_path`` named each framework's own dispatch level recorded every AVX-512
 level as "avx512" and every AVX2 one as "avx2"; their detail keys (NumPy's dispatch target, the oneDNN and
-XLA caps) and the CPU they ran on say which fine level it was. ``python -m reports.relabel IN OUT --levels
+XLA caps) and the CPU they ran on say which fine level it was. ``python -m softplus_cert.relabel IN OUT --levels
 numpy=avx512_spr,torch=avx512,onednn=avx512_core_amx,xla=amx [--machine TEXT]`` writes the report again with today's
 labels (:func:`targets.cpu_path.fine_path`), the CPU's levels under ``environment.cpu_levels`` and the
 machine's description under ``environment.machine``; everything else is kept as it was measured.
@@ -16,9 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from engine.stored import read_report
 from targets.cpu_path import LADDERS, fine_path
-
-from .accuracy import read_report
 
 __all__ = ["relabel", "main"]
 
@@ -38,7 +37,7 @@ def relabel(doc: dict, levels: dict[str, str], machine: str | None = None) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reports.relabel", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m softplus_cert.relabel", description=__doc__.split("\n\n")[0])
     p.add_argument("report", type=Path, help="accuracy.json (or .json.gz, or its folder)")
     p.add_argument("out", type=Path, help="where to write the relabelled report (.json or .json.gz)")
     p.add_argument("--levels", required=True, help="ladder=label,... of the measuring CPU (numpy, torch, onednn, xla)")
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.levels.split(","):
         ladder, _, label = item.partition("=")
         if ladder not in LADDERS or label not in LADDERS[ladder]:
-            print(f"reports.relabel: error: {item!r} is not ladder=label of {sorted(LADDERS)}", file=sys.stderr)
+            print(f"softplus_cert.relabel: error: {item!r} is not ladder=label of {sorted(LADDERS)}", file=sys.stderr)
             return 2
         levels[ladder] = label
     text = json.dumps(relabel(read_report(args.report), levels, args.machine), separators=(",", ":"))
