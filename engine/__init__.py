@@ -17,7 +17,7 @@ packages below, ``oracle`` and ``targets``):
   :mod:`engine.timing`, :mod:`engine.speed`, :mod:`engine.training` (speed and the training step),
   :mod:`engine.environment` (versions, CPU and paths of a run);
 * the claims — :mod:`engine.certificate` (budgets and holding them), :mod:`engine.stored` (reports read
-  back as records).
+  back as records), :mod:`engine.compare` (two runs set side by side: what got worse, what got better).
 
 The writers (``reports``) render these records and never call a target or the judge; the library, the
 command line and the pytest plugin (``softplus_cert``) sit on top.

@@ -17,6 +17,9 @@ A certificate is a TOML file per target::
     max_ulp = 3.5
     reason = "x*beta > 20 returns x: misrounded for x up to ~36.7 in float64"
 
+An optional table ``[drafted_with]`` records the versions the budgets were drafted on (``torch =
+"2.13.0+cpu"``): ``certify`` on other versions holds the budgets anyway and says which differ.
+
 Keys of a budget, besides the selectors format / fn / beta / threshold / mode ("exhaustive": every input
 of the format was judged, "sampled", or "*"; counts of an exhaustive float32 run are far larger than a
 sample's, so such runs usually need entries of their own) / path (the instruction-set path the target
@@ -56,7 +59,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -135,6 +138,20 @@ class Certificate:
     target: str
     entries: list[dict[str, Any]]
     path: str = "<memory>"
+    #: The versions the budgets were drafted on (``[drafted_with]``: distribution → version, or a list of
+    #: the versions of several reports); {} for a certificate written by hand.
+    drafted_with: dict[str, Any] = field(default_factory=dict)
+
+    def version_changes(self, running: Mapping[str, Any]) -> list[str]:
+        """"torch 2.13.0+cpu, running 2.14.1" for each recorded version that differs from ``running`` (the
+        target's versions in this run); [] where they agree or nothing was recorded."""
+        out = []
+        for name, drafted in self.drafted_with.items():
+            now = running.get(name)
+            was = drafted if isinstance(drafted, list) else [drafted]
+            if now is not None and str(now) not in was:
+                out.append(f"{name} {' / '.join(was)}, running {now}")
+        return out
 
     def budget_for(self, v: Verdict) -> Budget | None:
         """The limits for the verdict's combination, or None where no entry sets max_ulp."""
@@ -312,9 +329,16 @@ def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certifica
     target = data.get("target")
     if not isinstance(target, str) or not target:
         raise CertificateError(f"{path}: key 'target' must name the target (a non-empty string)")
-    unknown = set(data) - {"target", "budget"}
+    unknown = set(data) - {"target", "budget", "drafted_with"}
     if unknown:
-        raise CertificateError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected 'target', 'budget'")
+        raise CertificateError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected 'target', "
+                               f"'drafted_with', 'budget'")
+    drafted_with = data.get("drafted_with", {})
+    if not isinstance(drafted_with, dict) or not all(
+            isinstance(v, str) and v or isinstance(v, list) and v and all(isinstance(x, str) and x for x in v)
+            for v in drafted_with.values()):
+        raise CertificateError(f"{path}: [drafted_with] must map each distribution to its version (a string, or "
+                               f"a list of strings)")
     entries = data.get("budget", [])
     if not isinstance(entries, list) or not entries:
         raise CertificateError(f"{path}: needs at least one [[budget]] entry")
@@ -371,7 +395,7 @@ def parse_certificate(data: dict[str, Any], path: str = "<memory>") -> Certifica
                 raise CertificateError(f"{here}: unknown key '{key}'")
         if "reason" not in e:
             raise CertificateError(f"{here}: key 'reason' is required: say why this is the expectation")
-    return Certificate(target=target, entries=entries, path=path)
+    return Certificate(target=target, entries=entries, path=path, drafted_with=dict(drafted_with))
 
 
 def violations_by_target(certificates: Mapping[str, Certificate], verdicts: Iterable[Verdict],

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import targets
 from engine.certificate import Certificate, CertificateError, certificate_for, load_certificate, violations_by_target
 
 __all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certificates", "certificate_for", "hold",
-           "basis"]
+           "basis", "version_notes"]
 
 
 def builtin_certificate_dir() -> Path:
@@ -47,6 +47,9 @@ class Holding:
     basis: list[str] = field(default_factory=list)
     #: failures the certificates expect on their path (``expected_failure``): known defects, not breaks
     known: list[str] = field(default_factory=list)
+    #: per target whose running framework versions differ from those its certificate was drafted on:
+    #: "torch-cpu: drafted on torch 2.13.0+cpu, running 2.14.1" (the budgets hold anyway)
+    versions: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -57,15 +60,30 @@ class Holding:
         return not self.violations
 
 
-def hold(certs: Mapping[str, Certificate], verdicts: Iterable, layouts: Iterable = ()) -> Holding:
-    """Every verdict and layout report held to its target's certificate (:func:`certificate_for`)."""
+def hold(certs: Mapping[str, Certificate], verdicts: Iterable, layouts: Iterable = (),
+         env: Mapping[str, Any] | None = None) -> Holding:
+    """Every verdict and layout report held to its target's certificate (:func:`certificate_for`); with the
+    run's ``env`` (:func:`engine.environment.environment`), also the targets whose versions differ from
+    those their certificate was drafted on (``versions``)."""
     verdicts, layouts = list(verdicts), list(layouts)
     broken = {t: [m.message for m in ms] for t, ms in violations_by_target(certs, verdicts, layouts).items()}
     loose = [line for v in verdicts for line in certificate_for(certs, v.target).loose(v)]
     known = [f"{r.target} {r.format} {r.fn} on path {r.path or 'unknown'}{what}: {r.reason}"
              for records, what in ((verdicts, ""), (layouts, " (layout check)")) for r in records
              if certificate_for(certs, r.target).expects_failure(r)]
-    return Holding(broken, loose, basis(certs, verdicts), known)
+    return Holding(broken, loose, basis(certs, verdicts), known, version_notes(certs, verdicts, env or {}))
+
+
+def version_notes(certs: Mapping[str, Certificate], verdicts: Iterable, env: Mapping[str, Any]) -> list[str]:
+    """"torch-cpu: drafted on torch 2.13.0+cpu, running 2.14.1", once per judged target whose versions in
+    ``env["targets"]`` differ from its certificate's ``[drafted_with]``."""
+    running = env.get("targets", {})
+    out = []
+    for name in dict.fromkeys(v.target for v in verdicts):
+        changes = certificate_for(certs, name).version_changes(running.get(name, {}))
+        if changes:
+            out.append(f"{name}: drafted on {'; '.join(changes)}")
+    return out
 
 
 def _measured_here(entry: dict, path: str) -> bool:

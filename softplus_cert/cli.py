@@ -19,6 +19,7 @@ from typing import Sequence
 from engine import arguments, defaults
 from engine.arguments import argparse_type
 from engine.certificate import CertificateError
+from engine.compare import FAIL_ON
 from engine.speed import SIZES
 from oracle.formats import FORMATS
 from softplus_cert import commands
@@ -90,7 +91,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    help=f"{', '.join(defaults.FUNCTIONS)} (default both)")
     p.add_argument("--betas", type=argparse_type(arguments.check_beta), nargs="+", metavar="BETA",
                    help="β values for targets that take one (default: " +
-                        " ".join(f"{b:g}" for b in defaults.BETAS) + ")")
+                        " ".join(f"{b:g}".replace("e+", "e") for b in defaults.BETAS) + ")")
     p.add_argument("--thresholds", type=argparse_type(arguments.check_threshold), nargs="+", metavar="T",
                    help="thresholds for targets that take one: numbers, inf, default (default: " +
                         " ".join(map(defaults.threshold_text, defaults.THRESHOLDS)) + ")")
@@ -176,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_speed_options(b)
     _add_isolation_options(b)
+
+    cmp = command("compare", commands.compare, "compare two runs' accuracy reports (CI regression gate)",
+                  "exit status: 0 nothing worse (per --fail-on); 1 a verdict got worse (--fail-on any: any change); "
+                  "2 a report unreadable, or none of its combinations in the other (one line)")
+    cmp.add_argument("old", metavar="OLD", help="the earlier run: accuracy.json, accuracy.json.gz or a report folder")
+    cmp.add_argument("new", metavar="NEW", help="the later run (the same kinds)")
+    _add_out(cmp)
+    cmp.add_argument("--fail-on", choices=FAIL_ON, default=FAIL_ON[0],
+                     help=f"exit status 1 when: a verdict got worse, anything changed, never (default {FAIL_ON[0]})")
+    cmp.add_argument("--print-only", action="store_true", help="write no compare.md and compare.html")
 
     ls = command("list", commands.list_targets, "targets and what they support", None)
     ls.add_argument("--target-module", action="append", metavar="SPEC",

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import targets
 from engine.certificate import certificate_for
+from engine.compare import CompareError, compare_reports
 from engine.execute import executor_for
 from oracle import cache
 from oracle.files import atomic_write_text
 from reports.accuracy import summary_table
+from reports.compare import headline, terminal_lines, write_comparison
 from reports.unmeasured import unmeasured_lines
 from softplus_cert.certify import hold, load_certificates
 from softplus_cert.draft import draft_from_reports
@@ -35,7 +37,8 @@ from softplus_cert.run import (
 )
 from softplus_cert.values import build_tables, correct_values
 
-__all__ = ["UsageError", "tables", "evaluate", "report", "certify", "merge", "draft", "bench", "list_targets"]
+__all__ = ["UsageError", "tables", "evaluate", "report", "certify", "merge", "draft", "bench", "compare",
+           "list_targets"]
 
 
 class UsageError(ValueError):
@@ -153,10 +156,12 @@ def _exit_status(run: _Run, failed: int, certs: dict | None = None) -> int:
     return failed
 
 
-def _hold_to_certificates(certs: dict, verdicts, layouts) -> int:
-    """Print what the budgets rest on, the known defects, the loose budgets and the broken ones; 0 if all
-    hold, else 1."""
-    held = hold(certs, verdicts, layouts)
+def _hold_to_certificates(certs: dict, verdicts, layouts, env: dict | None = None) -> int:
+    """Print the versions that differ from those the certificates were drafted on, what the budgets rest on,
+    the known defects, the loose budgets and the broken ones; 0 if all hold, else 1."""
+    held = hold(certs, verdicts, layouts, env)
+    for line in held.versions:
+        print(f"versions: {line} (the budgets hold anyway)")
     for line in held.basis:
         print(f"budgets of {line}")
     for line in held.known:
@@ -191,7 +196,8 @@ def certify(args: argparse.Namespace) -> int:
     """Judge targets and hold them to their certificates: exit 0 if all hold, 1 if a budget is broken."""
     certs = load_certificates(args.certificate or [])
     run = _judge_and_write(args, certs)
-    return max(_hold_to_certificates(certs, run.verdicts, run.layouts), _exit_status(run, 1, certs))
+    env = run.accuracy.env if run.accuracy is not None else None
+    return max(_hold_to_certificates(certs, run.verdicts, run.layouts, env), _exit_status(run, 1, certs))
 
 
 def merge(args: argparse.Namespace) -> int:
@@ -206,7 +212,7 @@ def merge(args: argparse.Namespace) -> int:
     run.verdicts = merged.verdicts
     if certs is None:
         return _exit_status(run, 3)
-    return max(_hold_to_certificates(certs, merged.verdicts, []), _exit_status(run, 1, certs))
+    return max(_hold_to_certificates(certs, merged.verdicts, [], merged.env), _exit_status(run, 1, certs))
 
 
 def draft(args: argparse.Namespace) -> int:
@@ -228,6 +234,25 @@ def bench(args: argparse.Namespace) -> int:
     run = _Run(_selection(args))
     _speed(args, run)
     return _exit_status(run, 3)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Compare two runs: OLD and NEW are each an accuracy.json, accuracy.json.gz or report folder. Prints one
+    line per combination whose figures changed (matched by target, format, function, beta, threshold and mode,
+    not by machine or path) and writes compare.md and compare.html into --out (not with --print-only)."""
+    try:
+        comparison = compare_reports(args.old, args.new)
+    except CompareError as e:  # unreadable or mismatched input: one line, exit status 2
+        raise UsageError(str(e)) from None
+    print(f"OLD {args.old} ({comparison.old.machine or 'machine not recorded'})")
+    print(f"NEW {args.new} ({comparison.new.machine or 'machine not recorded'})")
+    for line in terminal_lines(comparison):
+        print(line)
+    print(headline(comparison))
+    if not args.print_only:
+        md, page = write_comparison(writable(args.out), comparison)
+        print(f"wrote {md} and {page}")
+    return 1 if comparison.fails(args.fail_on) else 0
 
 
 def list_targets(args: argparse.Namespace) -> int:

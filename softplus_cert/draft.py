@@ -41,7 +41,7 @@ from oracle.formats import get_format
 from reports.digits import num, percent
 from softplus_cert.run import SelectionError, load_modules
 
-__all__ = ["draft_certificate", "draft_from_reports"]
+__all__ = ["draft_certificate", "draft_from_reports", "distribution_versions"]
 
 
 def _ceil2(v: float) -> float:
@@ -211,12 +211,13 @@ def _derived_entry(model, fmt: str, fn: str, beta: float, thr, widest: dict, cac
 
 
 def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, model=None,
-                      machines: list[str] | None = None) -> str:
+                      machines: list[str] | None = None, versions: dict[str, list[str]] | None = None) -> str:
     """TOML text of a certificate for ``target`` that the given (status "ok") verdicts and layout reports
     (:class:`engine.consistency.LayoutReport`) satisfy. ``more``: further (verdicts, layouts) pairs, e.g.
     the reports of other instruction-set paths; ``machines``: one description per report (first, then
     ``more``), named in ``measured_on``; ``model``: the target's :class:`targets.error_models.ErrorModel`,
-    from which the budget of paths nobody measured is derived (see the module doc)."""
+    from which the budget of paths nobody measured is derived (see the module doc); ``versions``: the
+    target's distributions and the versions the reports measured (``[drafted_with]``)."""
     reports = [(verdicts, layouts), *more]
     machines = list(machines or [])
     machines += ["unnamed machine"] * (len(reports) - len(machines))
@@ -241,6 +242,12 @@ def draft_certificate(target: str, verdicts: list[Verdict], layouts=(), *more, m
              "# Each budget states what was measured and why it deviates from a correctly rounded result;",
              "# measured_on names the paths and machines, derived_for the paths a budget is derived for.",
              f'target = "{target}"', ""]
+    if versions:
+        lines += ["# the versions measured: certify on others holds the budgets anyway and names the difference",
+                  "[drafted_with]"]
+        lines += [f"{name} = " + (_toml_str(vs[0]) if len(vs) == 1 else "[" + ", ".join(map(_toml_str, vs)) + "]")
+                  for name, vs in sorted(versions.items())]
+        lines.append("")
     cache: dict = {}
     for (fmt, fn, beta, thr, exhaustive), by_path in groups.items():
         t = '"default"' if thr is None else ('"inf"' if thr == math.inf else _toml_float(thr))
@@ -325,7 +332,7 @@ def draft_from_reports(target: str, reports: Sequence[str | Path], modules: Sequ
     ``reports`` (one per instruction-set path; accuracy.json, .json.gz or a report folder), with the
     target's error model where it states one (a plugin target's after loading ``modules``). SelectionError,
     in one line, for a report that cannot be read, a target it does not measure, or a module that fails."""
-    loaded, names, machines = [], set(), []
+    loaded, names, machines, versions = [], set(), [], {}
     for report in reports:
         try:
             verdicts, env = load_json(Path(report))
@@ -335,11 +342,21 @@ def draft_from_reports(target: str, reports: Sequence[str | Path], modules: Sequ
         names |= {v.target for v in verdicts if v.status == "ok"}
         loaded.append((verdicts, layouts))
         machines.append(env.get("machine") or f"{env.get('cpu', 'unknown CPU')}, {str(env.get('date', ''))[:10]}")
+        for name, version in distribution_versions(env.get("targets", {}).get(target, {})).items():
+            versions.setdefault(name, [])
+            if version not in versions[name]:
+                versions[name].append(version)
     if target not in names:
         raise SelectionError(f"no measurements of {target!r} in {', '.join(map(str, reports))}; measured: "
                              f"{', '.join(sorted(names)) or 'nothing'}")
     return draft_certificate(target, *loaded[0], *loaded[1:], model=_error_model(target, modules),
-                             machines=machines)
+                             machines=machines, versions=versions)
+
+
+def distribution_versions(target_env: dict[str, str]) -> dict[str, str]:
+    """The installed distributions among a target's recorded versions (``{"torch": "2.13.0+cpu"}``): the
+    lower-case plain names, not settings such as ``torch.cpu_capability`` or ``TF_ENABLE_ONEDNN_OPTS``."""
+    return {k: str(v) for k, v in target_env.items() if k.isidentifier() and k == k.lower() and k != "cxx"}
 
 
 def _error_model(name: str, modules: Sequence[str]):

@@ -7,13 +7,18 @@ module imports :mod:`softplus_cert.suite`, as this repository's suite does)::
     pytest --softplus-cert-module my_target.py --softplus-cert-target my-softplus
            [--softplus-cert-certificate my_target.toml] [--softplus-cert-formats float16,bfloat16]
            [--softplus-cert-samples 20000] [--softplus-cert-report reports/] [-n auto]
+           [--softplus-cert-baseline reports/accuracy.json]
 
 generates one test per format × function × parameter set (and instruction-set path) of the target, each
 failing with the certificate's violation message (the worst input, its result and the correctly rounded
 one); the 8- and 16-bit formats are judged on every input. ``--softplus-cert-report DIR`` also writes
 accuracy.json, accuracy.md and index.html of what was judged (under xdist too: the verdicts travel with the
 test reports to the controller). A target without a certificate of its own is held to the default one
-(faithfully rounded, every property).
+(faithfully rounded, every property). ``--softplus-cert-baseline FILE`` (an accuracy.json, .json.gz or report
+folder of an earlier run) also fails each ``test_certify`` whose verdict got worse than the baseline's verdict
+of its combination (:func:`engine.compare.worse_than`, matched by target, format, function, β, threshold and
+mode, on the same path where the baseline has it), with the figures that got worse; a combination the
+baseline lacks is no failure.
 
 Fixtures: ``softplus_cert`` (:class:`Certifier`: ``softplus_cert.judge("float32", "softplus")`` returns the
 Verdict of the selected target, for the author's own assertions; ``.certificates``, ``.targets``),
@@ -31,6 +36,7 @@ import pytest
 import targets
 from engine.arguments import argparse_type, check_samples, check_seed
 from engine.certificate import certificate_for
+from engine.compare import CompareError, load_verdicts, worse_than_baseline
 from engine.consistency import LayoutReport
 from engine.defaults import SAMPLES, SEED
 from engine.environment import environment
@@ -71,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(default: the ini setting softplus_cert_cpu_paths, else native)")
     g.addoption("--softplus-cert-report", default=None, metavar="DIR",
                 help="also write accuracy.json, accuracy.md and index.html of what was judged into DIR")
+    g.addoption("--softplus-cert-baseline", default=None, metavar="FILE",
+                help="an earlier run's accuracy.json (.json.gz, or its folder): fail each certification whose "
+                     "verdict got worse than the baseline's verdict of the same combination")
     parser.addini("softplus_cert_cpu_paths", f"instruction-set paths to certify on by default ({', '.join(CPU_PATHS)})",
                   default="native")
 
@@ -95,6 +104,8 @@ class Certifier:
     samples: int | None = None
     seed: int = SEED
     reporting: bool = False
+    baseline: list = field(default_factory=list)  # the verdicts of --softplus-cert-baseline ([]: none given)
+    baseline_path: str = ""
     _capped: dict = field(default_factory=dict)
 
     def target(self, name: str | None = None):
@@ -120,6 +131,13 @@ class Certifier:
         """The verdict's broken budgets under its target's certificate ([] where it holds)."""
 
         return [m.message for m in certificate_for(self.certificates, verdict.target).check(verdict)]
+
+    def regressions(self, verdict) -> list[str]:
+        """Why the verdict is worse than the baseline's verdict of its combination: the header line and one
+        line per figure that got worse ([] without a baseline, where none got worse, or where the baseline
+        lacks the combination)."""
+        worse = worse_than_baseline(self.baseline, verdict)
+        return [f"worse than the baseline {self.baseline_path}:", *(f"  {line}" for line in worse)] if worse else []
 
     def on_path(self, target, cpu_path: str):
         """The target as judged on that path: itself for "native", else behind a worker process whose
@@ -158,6 +176,13 @@ class _Session:
         self.names = _split(opt("--softplus-cert-target"))
         self.asked = bool(self.modules or self.names)
         self.report_dir = opt("--softplus-cert-report")
+        self.baseline_path = opt("--softplus-cert-baseline")
+        self.baseline: list = []
+        if self.baseline_path:  # read now: an unreadable baseline is a usage error before anything runs
+            try:
+                self.baseline = load_verdicts(self.baseline_path)[0]
+            except CompareError as e:
+                raise pytest.UsageError(f"softplus-cert: --softplus-cert-baseline: {e}") from None
         self.certifier: Certifier | None = None
         self.collected: dict[str, list] = {_VERDICT: [], _LAYOUT: [], _LOOSE: []}
 
@@ -195,7 +220,8 @@ class _Session:
             except CertificateError as e:
                 raise pytest.UsageError(f"softplus-cert: {e}") from None
             self.certifier = Certifier(sel.targets, certs, self.config.getoption("--softplus-cert-samples"),
-                                       self.config.getoption("--softplus-cert-seed"), bool(self.report_dir))
+                                       self.config.getoption("--softplus-cert-seed"), bool(self.report_dir),
+                                       self.baseline, self.baseline_path or "")
         return self.certifier
 
     def cpu_paths(self) -> list[str]:

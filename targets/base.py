@@ -284,16 +284,24 @@ def _real(value, what: str) -> float:
 
 _IMPORT_ERRORS: dict[str, str] = {}
 
+#: The extra of softplus-cert that installs each framework a built-in target needs (pyproject.toml).
+EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax", "scipy": "scipy", "onnxruntime": "onnxruntime",
+          "onnx": "onnxruntime", "openvino": "openvino"}
+
 
 def missing_module(module: str) -> str | None:
-    """None if ``module`` looks importable, else why not; never imports it (TensorFlow alone costs seconds)."""
+    """None if ``module`` looks importable, else why not, naming the extra that installs it where one does
+    (:data:`EXTRAS`); never imports it (TensorFlow alone costs seconds)."""
     if module in _IMPORT_ERRORS:
         return _IMPORT_ERRORS[module]
     try:
         found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError) as exc:  # a parent package that fails, or a broken __spec__
         return f"{module} cannot be found: {exc}"
-    return None if found else f"{module} is not installed"
+    if found:
+        return None
+    extra = EXTRAS.get(module.split(".")[0])
+    return f"{module} is not installed" + (f' (pip install "softplus-cert[{extra}]")' if extra else "")
 
 
 def import_module(module: str) -> ModuleType:

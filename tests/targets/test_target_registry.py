@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 import subprocess
 import sys
 import textwrap
@@ -287,8 +288,13 @@ def test_missing_frameworks_make_targets_unavailable_not_import_errors() -> None
     for name in BUILTIN_NAMES:
         framework = {"torch": "torch", "tf": "tensorflow", "jax": "jax"}.get(name.split("-")[0])
         if framework:
-            assert got[name] == f"{framework} is not installed", name
-    assert got["call"] == "tf-softplus is unavailable: tensorflow is not installed"
+            # the reason names the extra of pyproject.toml that installs the framework
+            assert got[name] == f'{framework} is not installed (pip install "softplus-cert[{framework}]")', name
+    assert got["call"] == 'tf-softplus is unavailable: tensorflow is not installed (pip install "softplus-cert[tensorflow]")'
+    extras = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for framework in ("torch", "tensorflow", "jax"):  # each named extra exists and installs its framework
+        assert any(req.startswith(framework) for req in extras[framework]), framework
     assert got["available"] == ["numpy-log1p", "numpy-logaddexp", "numpy-stable", "scipy-softplus", "onnxruntime",
                                 "openvino"]
 
