@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import secrets
 from typing import Any, Callable
 
 from engine.exhaustive import Shard
@@ -56,7 +57,11 @@ def check_samples(value: Any) -> int | None:
 
 
 def check_seed(value: Any) -> int:
-    """Seed of the sampled inputs: a whole number ≥ 0 (NumPy's generators take no negative seed)."""
+    """Seed of the sampled inputs: a whole number ≥ 0 (NumPy's generators take no negative seed), or
+    ``random``: a fresh one (below 2**32), which the run records (the report's environment, pytest's header)
+    so that what it found can be found again."""
+    if isinstance(value, str) and value.strip() == "random":
+        return secrets.randbelow(2 ** 32)
     return _at_least(value, "seed", 0)
 
 

@@ -19,7 +19,7 @@ from engine.stored import REPORT_SCHEMA
 from engine.verdict import Verdict
 from oracle.files import atomic_write_text, dumps
 from reports.digits import num, num_pair, percent
-from reports.summary import summarize, summary_lines, summary_markdown
+from reports.summary import bound_prefix, summarize, summary_lines, summary_markdown
 from reports.unmeasured import skipped_markdown, skipped_phases
 
 __all__ = ["max_cell", "write_json", "write_markdown", "summary_table", "agreement_percent", "AGREEMENT_NOTE",
@@ -41,9 +41,11 @@ def write_json(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
 
 
 def max_cell(v: Verdict) -> str:
-    """The headline maximum, with the largest finite error beside it where they differ ("inf (finite 1.26)")."""
+    """The headline maximum, with the largest finite error beside it where they differ ("inf (finite 1.26)");
+    a sample's reads "≥ 1.21" (:func:`reports.summary.bound_prefix`)."""
     same = v.max_finite_ulp == v.max_ulp or (math.isnan(v.max_finite_ulp) and math.isnan(v.max_ulp))
-    return num(v.max_ulp) if same else f"{num(v.max_ulp)} (finite {num(v.max_finite_ulp)})"
+    head = bound_prefix(v) + num(v.max_ulp)
+    return head if same else f"{head} (finite {bound_prefix(v)}{num(v.max_finite_ulp)})"
 
 
 def _onset(found: float | None, true: float | None) -> str:
@@ -56,7 +58,8 @@ def _onset(found: float | None, true: float | None) -> str:
 def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                    agreement: Sequence[AgreementMatrix] | None = None,
                    device_agreement: Sequence[PairReport] | None = None, layout: Sequence = (),
-                   certificate_violations: Mapping[str, Sequence[str]] | None = None) -> None:
+                   certificate_violations: Mapping[str, Sequence[str]] | None = None,
+                   truth: Sequence[Verdict] = (), truth_source: str = "") -> None:
     """accuracy.md: the summary (:mod:`reports.summary`: a graded row per target, its findings and, given
     ``certificate_violations`` as ``certify`` passes them, whether its certificate holds), then one table
     per format, the worst inputs, formula switches, agreement, layout and what was skipped."""
@@ -65,7 +68,7 @@ def write_markdown(path: Path, verdicts: list[Verdict], env: dict[str, Any], *,
                  f"Generated {env.get('date')} on {env.get('cpu')} (Python {env.get('python')}), "
                  f"seed {env.get('seed')}.")
     lines.append("")
-    lines += summary_markdown(summarize(verdicts, certificate_violations))
+    lines += summary_markdown(summarize(verdicts, certificate_violations, truth, truth_source))
     pk = env.get("packages", {})
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(pk.items())) + ".")
     lines.append("")
@@ -212,13 +215,14 @@ def _agreement_markdown(matrices: Sequence[AgreementMatrix], pairs: Sequence[Pai
 
 
 def summary_table(verdicts: list[Verdict], stream=None,
-                  certificate_violations: Mapping[str, Sequence[str]] | None = None) -> None:
+                  certificate_violations: Mapping[str, Sequence[str]] | None = None,
+                  truth: Sequence[Verdict] = (), truth_source: str = "") -> None:
     """The summary for the terminal (:func:`reports.summary.summary_lines`: a graded row per target at its
     default parameters, then each target's findings), coloured where ``stream`` is a terminal, and the
     combinations that failed (``stream``: default the sys.stdout of the moment, not of the import)."""
     stream = stream or sys.stdout
     color = bool(getattr(stream, "isatty", lambda: False)())
-    for line in summary_lines(summarize(verdicts, certificate_violations), color=color):
+    for line in summary_lines(summarize(verdicts, certificate_violations, truth, truth_source), color=color):
         print(line, file=stream)
     for v in verdicts:
         if v.status == "error":

@@ -47,7 +47,7 @@ from reports.accuracy import (
 )
 from reports.digits import num, num_pair, percent
 from reports.plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
-from reports.summary import GRADES, Summary, summarize
+from reports.summary import BOUND_NOTE, GRADES, Summary, summarize
 from reports.training import CLAIM_TEXT, claim_sentence
 
 __all__ = ["write_html", "render_html", "deviations"]
@@ -197,6 +197,11 @@ def _summary_section(summary: Summary, heat: Plot | None) -> str:
              f"threshold); colour: {legend}.</p>",
              f'<table class="summary" id="summary-grid"><thead><tr>{head}</tr></thead><tbody>\n'
              + "\n".join(rows) + "\n</tbody></table>"]
+    if any(c.text.startswith("≥") for r in summary.rows for c in r.cells):
+        parts.append(f'<p class="note">{_e(BOUND_NOTE)}.</p>')
+    if summary.footnotes:
+        parts.append('<p class="note">Every input, where an exhaustive reference has it:</p><ul class="footnotes">'
+                     + "".join(f"<li>{_e(f)}</li>" for f in summary.footnotes) + "</ul>")
     if summary.unavailable:
         parts.append(f'<p class="note">Not available here: {_e("; ".join(summary.unavailable))}.</p>')
     if heat is not None:
@@ -371,7 +376,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
                 plots_left_out: int = 0, *, agreement: Sequence[AgreementMatrix] | None = None,
                 device_agreement: Sequence[PairReport] | None = None,
                 certificate_violations: Mapping[str, Sequence[str]] | None = None,
-                training: Sequence | None = None) -> str:
+                training: Sequence | None = None, truth: Sequence[Verdict] = (), truth_source: str = "") -> str:
     """The page's text, from the verdicts, the environment record, the rendered plots and the agreement
     between targets (``engine.agreement``; no section without it); the summary first (``reports.summary``,
     with whether each certificate holds given ``certificate_violations``); the training-step benchmark
@@ -388,7 +393,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
             + (" · <a href=\"#agreement\">agreement</a>" if agreement or device_agreement else "")
             + (" · <a href=\"#training\">training step</a>" if training else "")
             + "</nav>" if formats else "",
-            _summary_section(summarize(verdicts, certificate_violations), heat),
+            _summary_section(summarize(verdicts, certificate_violations, truth, truth_source), heat),
             f'<p class="note legend">{_e(_LEGEND)}</p>']
     if plots_left_out:
         drawn = sum(p.kind == "switch" for p in plots)
@@ -413,7 +418,7 @@ def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
                cap: int = MAX_SWITCH_PLOTS, *, agreement: Sequence[AgreementMatrix] | None = None,
                device_agreement: Sequence[PairReport] | None = None,
                certificate_violations: Mapping[str, Sequence[str]] | None = None,
-               training: Sequence | None = None) -> Path:
+               training: Sequence | None = None, truth: Sequence[Verdict] = (), truth_source: str = "") -> Path:
     """Write ``out_dir/index.html`` (self-contained) and its plots as PNGs in ``out_dir/plots/``; the page's
     path. At most ``cap`` switch-neighbourhood plots (largest jumps first); the page says how many more."""
     out_dir = Path(out_dir)
@@ -422,5 +427,6 @@ def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
     path = out_dir / "index.html"
     atomic_write_text(path, render_html(verdicts, env, plots, left_out, agreement=agreement,
                                         device_agreement=device_agreement,
-                                        certificate_violations=certificate_violations, training=training))
+                                        certificate_violations=certificate_violations, training=training,
+                                        truth=truth, truth_source=truth_source))
     return path

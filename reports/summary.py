@@ -27,8 +27,8 @@ from typing import Mapping, Sequence
 from engine.judge import Verdict
 from reports.digits import num, percent
 
-__all__ = ["GRADES", "GRADE_MARKS", "PROPERTY_NAMES", "Cell", "TargetSummary", "Summary", "grade", "summarize",
-           "summary_markdown", "summary_lines", "cell_text"]
+__all__ = ["GRADES", "GRADE_MARKS", "PROPERTY_NAMES", "BOUND_NOTE", "Cell", "TargetSummary", "Summary", "grade",
+           "summarize", "summary_markdown", "summary_lines", "cell_text", "bound_prefix"]
 
 #: Cell grades, best first (see the module docstring).
 GRADES = ("correctly rounded", "faithful", "worse", "non-finite", "error", "unsupported")
@@ -57,13 +57,20 @@ def grade(v: Verdict | None) -> str:
 
 
 def cell_text(v: Verdict | None) -> str:
-    """The number in a cell: the headline max error (inf/nan where a result is not finite), "–" unsupported."""
+    """The number in a cell: the headline max error (inf/nan where a result is not finite), "–" unsupported.
+    A sample's maximum reads "≥ 1.21": every input of the format may hold a larger error, and a sample only
+    shows that the maximum is at least this (an exhaustive verdict's figure is the maximum itself)."""
     g = grade(v)
     if g == "unsupported":
         return "–"
     if g == "error":
         return "error"
-    return num(v.max_ulp)
+    return bound_prefix(v) + num(v.max_ulp)
+
+
+def bound_prefix(v: Verdict) -> str:
+    """"≥ " for the maximum of a sample (a lower bound of the true maximum), "" for every input judged."""
+    return "≥ " if v.status == "ok" and v.mode == "sampled" and not math.isnan(v.max_ulp) else ""
 
 
 @dataclass(frozen=True)
@@ -92,12 +99,17 @@ class Summary:
     columns: list[tuple[str, str]]  # (format, function), in report order
     rows: list[TargetSummary]
     unavailable: list[str] = field(default_factory=list)  # targets that cannot run here, each with its reason
+    #: for sampled cells that an exhaustive reference has too: what the sample found beside the truth
+    footnotes: list[str] = field(default_factory=list)
 
 
 def summarize(verdicts: Sequence[Verdict],
-              certificate_violations: Mapping[str, Sequence[str]] | None = None) -> Summary:
+              certificate_violations: Mapping[str, Sequence[str]] | None = None,
+              truth: Sequence[Verdict] = (), truth_source: str = "") -> Summary:
     """The summary of a report's verdicts; ``certificate_violations`` (target → broken budgets' messages,
-    every judged target present, [] where all hold) adds the certificate line, as ``certify`` does."""
+    every judged target present, [] where all hold) adds the certificate line, as ``certify`` does.
+    ``truth``: exhaustive verdicts (every input of the format judged, ``truth_source`` saying where they were
+    measured) whose figure a footnote gives beside each sampled cell of the same combination."""
     measured = [v for v in verdicts if v.format != "-"]
     formats = list(dict.fromkeys(v.format for v in measured))
     fns = list(dict.fromkeys(v.fn for v in measured))
@@ -117,7 +129,22 @@ def summarize(verdicts: Sequence[Verdict],
             row.certificate = "broken" if broken else "holds"
             row.findings.append(_certificate_line(mine, broken))
         rows.append(row)
-    return Summary(columns, rows, unavailable)
+    return Summary(columns, rows, unavailable, _footnotes(rows, truth, truth_source))
+
+
+def _footnotes(rows: Sequence[TargetSummary], truth: Sequence[Verdict], source: str) -> list[str]:
+    """"numpy-logaddexp float32 softplus: ≥ 1.21 over 20,098 sampled inputs; every input: 1.54 (…)"."""
+    known = {(v.target, v.format, v.fn, v.beta, v.threshold): v for v in truth
+             if v.status == "ok" and v.mode == "exhaustive"}
+    out = []
+    for r in rows:
+        for c in r.cells:
+            v = c.verdict
+            t = known.get((v.target, v.format, v.fn, v.beta, v.threshold)) if v is not None else None
+            if t is not None and bound_prefix(v):
+                out.append(f"{v.target} {v.format} {v.fn}: {c.text} over {v.n_inputs:,} sampled inputs; every input: "
+                           f"{num(t.max_ulp)} ({source or 'exhaustive reference'}, path {t.path or 'unknown'})")
+    return out
 
 
 # --- findings --------------------------------------------------------------------------------------------------
@@ -274,6 +301,11 @@ def _legend() -> str:
             "⛔ not measured · – not supported")
 
 
+#: What "≥" in a cell means, said under every rendering of the grid.
+BOUND_NOTE = ("≥: the largest error of a sample (float32, float64: the sample's size is in each format's table); "
+              "the maximum over every input of the format is at least this")
+
+
 def summary_markdown(s: Summary) -> list[str]:
     """The summary as Markdown lines: the grid (max ulp at default parameters, graded), then the findings."""
     if not s.rows:
@@ -285,6 +317,10 @@ def summary_markdown(s: Summary) -> list[str]:
     for r in s.rows:
         cells = [f"{GRADE_MARKS[c.grade]} {c.text}".strip() for c in r.cells]
         lines.append(f"| {r.target} | " + " | ".join(cells) + " |")
+    if any(c.text.startswith("≥") for r in s.rows for c in r.cells):
+        lines += ["", BOUND_NOTE + "."]
+    if s.footnotes:
+        lines += ["", "Every input, where an exhaustive reference has it:", "", *[f"- {f}" for f in s.footnotes]]
     if s.unavailable:
         lines += ["", "Not available here: " + "; ".join(s.unavailable) + "."]
     lines += ["", "### Findings", ""]
@@ -321,6 +357,11 @@ def summary_lines(s: Summary, color: bool = False, width: int = 10) -> list[str]
             cells.append(f"\x1b[{ansi}m{text}\x1b[0m" if color and ansi else text)
         tail = f"  certificate {r.certificate}" if r.certificate else ""
         out.append(f"  {r.target:{tw}s}" + "".join(cells) + tail)
+    if any(c.text.startswith("≥") for r in s.rows for c in r.cells):
+        out.append("  " + BOUND_NOTE)
+    if s.footnotes:
+        out.append("  every input, where an exhaustive reference has it:")
+        out += [f"    - {f}" for f in s.footnotes]
     if s.unavailable:
         out.append("  not available here: " + "; ".join(s.unavailable))
     for r in s.rows:

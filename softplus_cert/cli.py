@@ -99,7 +99,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    help="float32/float64 sample size (default: {} / {}, plus boundary sets)".format(
                        *(f"{defaults.SAMPLES[name]:,}" for name in ("float32", "float64"))))
     p.add_argument("--seed", type=argparse_type(arguments.check_seed), default=defaults.SEED,
-                   help=f"seed of the sampled inputs (default {defaults.SEED})")
+                   help=f"seed of the sampled inputs, or 'random' (recorded in the report) (default {defaults.SEED})")
     _add_out(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--skip-layout", action="store_true",

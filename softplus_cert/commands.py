@@ -27,6 +27,7 @@ from softplus_cert.run import (
     availability_of,
     load_modules,
     merge_shard_files,
+    reference_truth,
     run_accuracy,
     run_shard,
     run_speed,
@@ -123,7 +124,7 @@ def _judge_and_write(args: argparse.Namespace, certs: dict | None = None, page_n
         print(f"interrupted: wrote the {done} of {len(sel.todo)} combinations that finished to {out}",
               file=sys.stderr)
         raise KeyboardInterrupt
-    summary_table(acc.verdicts, certificate_violations=run.violations)
+    summary_table(acc.verdicts, certificate_violations=run.violations, **reference_truth())
     print("wrote " + ", ".join(map(str, written[:-1])) + f" and {written[-1]}")
     return run
 
@@ -207,7 +208,7 @@ def merge(args: argparse.Namespace) -> int:
     merged, written = merge_shard_files(args.shards, args.out, certs)
     print(f"merged {len(merged.env['shards'])} shards: wrote " + ", ".join(map(str, written[:-1])) +
           f" and {written[-1]}", file=sys.stderr)
-    summary_table(merged.verdicts, certificate_violations=merged.violations)
+    summary_table(merged.verdicts, certificate_violations=merged.violations, **reference_truth())
     run = _Run(None)
     run.verdicts = merged.verdicts
     if certs is None:

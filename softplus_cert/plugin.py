@@ -71,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="float32/float64 sample size (default: {} / {}, plus boundary sets)".format(
                     *(f"{SAMPLES[name]:,}" for name in ("float32", "float64"))))
     g.addoption("--softplus-cert-seed", type=argparse_type(check_seed), default=SEED, metavar="N",
-                help=f"seed of the sampled inputs (default {SEED})")
+                help=f"seed of the sampled inputs, or 'random' for a fresh one, printed in the header (default {SEED})")
     g.addoption("--softplus-cert-cpu-paths", default=None, metavar="LIST",
                 help=f"instruction-set paths to certify on: {', '.join(CPU_PATHS)} "
                      "(default: the ini setting softplus_cert_cpu_paths, else native)")
@@ -276,6 +276,15 @@ class _Session:
             self.certifier.close()
         if self.report_dir and not hasattr(self.config, "workerinput") and self.collected[_VERDICT]:
             self._write_report(Path(self.report_dir))
+
+    @pytest.hookimpl
+    def pytest_report_header(self, config) -> list[str] | None:
+        """The seed the sampled formats are judged with (a ``random`` one, drawn at start-up, is this one)."""
+        given = any(a.startswith("--softplus-cert-seed") for a in config.invocation_params.args)
+        if not (self.asked or given):
+            return None
+        return [f"softplus-cert: seed {config.getoption('--softplus-cert-seed')} of the sampled inputs "
+                f"(again: --softplus-cert-seed N)"]
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:

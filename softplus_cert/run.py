@@ -20,6 +20,7 @@ cannot be run; a target that fails is a finding in the verdicts, never an except
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
+import reports
 import targets
 from engine import arguments
 from engine.agreement import report_agreement
@@ -52,6 +54,7 @@ from engine.isolation import IsolatedTarget
 from engine.measure import CHUNK
 from engine.speed import run_speed as time_targets
 from engine.speed import speed_job
+from engine.stored import load_json
 from engine.sweep import Interrupted, run_grid, run_layout_checks
 from engine.training import run_training
 from engine.workers import DEFAULT_TIMEOUT
@@ -360,8 +363,9 @@ def merge_shard_files(paths: Sequence[str | Path], out: Path | str, certificates
     env["complete"] = True
     broken = hold(certificates, verdicts).broken if certificates is not None else None
     write_json(out / "accuracy.json", verdicts, env)
-    write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken)
-    page = write_html(out, verdicts, env, certificate_violations=broken)
+    truth = reference_truth()
+    write_markdown(out / "accuracy.md", verdicts, env, certificate_violations=broken, **truth)
+    page = write_html(out, verdicts, env, certificate_violations=broken, **truth)
     return Merged(verdicts, env, broken), [page, out / "accuracy.md", out / "accuracy.json"]
 
 
@@ -375,7 +379,7 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
     common = dict(agreement=run.agreement, device_agreement=run.device_agreement)
     write_json(out / "accuracy.json", run.verdicts, run.env, layout=run.layouts, **common)
     write_markdown(out / "accuracy.md", run.verdicts, run.env, layout=run.layouts, certificate_violations=violations,
-                   **common)
+                   **common, **reference_truth())
     written = [out / "accuracy.md", out / "accuracy.json"]
     if page and not run.interrupted:
         written.insert(0, write_page(out, run, violations))
@@ -391,7 +395,29 @@ def write_page(out: Path | str, run: AccuracyRun, violations: dict[str, list[str
 
     return write_html(Path(out), verdicts=run.verdicts, env=run.env, agreement=run.agreement,
                       device_agreement=run.device_agreement, certificate_violations=violations,
-                      training=list(training) or None)
+                      training=list(training) or None, **reference_truth())
+
+
+#: The committed exhaustive float32 reference (every input, β = 1, default thresholds), where the package
+#: runs from a checkout that has it: the truth the summary sets beside a sample's maximum.
+EXHAUSTIVE_REFERENCE = Path(reports.__file__).resolve().parent / "reference" / "exhaustive-float32" / "accuracy.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _truth_of(path: Path) -> tuple[tuple, str]:
+    try:
+        verdicts, env = load_json(path)
+    except (OSError, ValueError, KeyError, TypeError):  # absent (an installed package) or unreadable: no footnote
+        return (), ""
+    where = env.get("machine") or env.get("cpu") or "unknown machine"
+    return tuple(v for v in verdicts if v.mode == "exhaustive"), f"exhaustive reference, {where}"
+
+
+def reference_truth(path: Path | None = None) -> dict[str, Any]:
+    """``truth`` and ``truth_source`` for the writers (:func:`reports.summary.summarize`): the exhaustive
+    verdicts of the reference at ``path`` (default :data:`EXHAUSTIVE_REFERENCE`), or none."""
+    truth, source = _truth_of(Path(path or EXHAUSTIVE_REFERENCE))
+    return {"truth": truth, "truth_source": source}
 
 
 def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | None = None, repeats: int = SPEED_REPEATS,
