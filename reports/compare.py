@@ -21,21 +21,14 @@ from pathlib import Path
 from engine.compare import BETTER, NEITHER, WORSE, Change, Comparison, FigureChange
 from oracle.files import atomic_write_text
 from reports.digits import num, num_pair, percent
+from reports.page import page
 
 __all__ = ["MARKS", "figure_text", "headline", "terminal_lines", "render_markdown", "render_html", "write_comparison"]
 
 #: How a figure's direction is marked.
 MARKS = {WORSE: "▲", BETTER: "▼", NEITHER: "·"}
 
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1400px;
-       padding: 0 1em; color: #1b1b1b; line-height: 1.4; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
-th, td { border: 1px solid #d0d0d0; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.worse { background: #fff4f0; } tr.better { background: #f0faf2; }
 li.worse { color: #b00020; } li.better { color: #1b6e2a; }
 ul.figures { margin: 0; padding-left: 1.1em; }
@@ -219,17 +212,13 @@ def render_html(c: Comparison) -> str:
         body += [f"<h2>{_e(heading)}</h2>", _html_table(section, changes, first)]
     if not c.changes:
         body.append("<p>Every figure of every combination in both reports is the same.</p>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>softplus-cert: two runs compared</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return page("softplus-cert: two runs compared", "\n".join(body), _CSS)
 
 
 def write_comparison(out_dir: Path, c: Comparison) -> list[Path]:
     """Write compare.md and compare.html into ``out_dir`` (atomically); their paths."""
     out_dir = Path(out_dir)
-    md, page = out_dir / "compare.md", out_dir / "compare.html"
+    md, html_path = out_dir / "compare.md", out_dir / "compare.html"
     atomic_write_text(md, render_markdown(c) + "\n")
-    atomic_write_text(page, render_html(c))
-    return [md, page]
+    atomic_write_text(html_path, render_html(c))
+    return [md, html_path]

@@ -46,23 +46,14 @@ from reports.accuracy import (
     pair_summary,
 )
 from reports.digits import num, num_pair, percent
+from reports.page import page
 from reports.plots import GRADE_COLOURS, MAX_SWITCH_PLOTS, Plot, render_plots, switch_selection
 from reports.summary import BOUND_NOTE, GRADES, Summary, summarize
 from reports.training import CLAIM_TEXT, claim_sentence
 
 __all__ = ["write_html", "render_html", "deviations"]
 
-#: Forbid every source but inline styles and data: images (see the module docstring).
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em auto; max-width: 1400px;
-       padding: 0 1em; color: #1b1b1b; line-height: 1.4; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
-th, td { border: 1px solid #d0d0d0; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; position: sticky; top: 0; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.deviates { background: #fff4f0; }
 td.dev { color: #b00020; font-weight: 600; }
 table.environment th { width: 12em; }
@@ -407,11 +398,7 @@ def render_html(verdicts: Sequence[Verdict], env: dict[str, Any], plots: Sequenc
                                                    for v in verdicts if v.status == "error"]))
     body.append(_list_section("unavailable", "Not measured", _not_measured(verdicts)))
     body.append(_training_section(training or []))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>softplus-cert accuracy report</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(b for b in body if b) + "\n</body></html>\n")
+    return page("softplus-cert accuracy report", "\n".join(b for b in body if b), _CSS)
 
 
 def write_html(out_dir: Path, verdicts: Sequence[Verdict], env: dict[str, Any],
