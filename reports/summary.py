@@ -70,7 +70,8 @@ def cell_text(v: Verdict | None) -> str:
 
 def bound_prefix(v: Verdict) -> str:
     """"≥ " for the maximum of a sample (a lower bound of the true maximum), "" for every input judged."""
-    return "≥ " if v.status == "ok" and v.mode == "sampled" and not math.isnan(v.max_ulp) else ""
+    # an infinite or NaN maximum is already the worst there is: no bound to state
+    return "≥ " if v.status == "ok" and v.mode == "sampled" and math.isfinite(v.max_ulp) else ""
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,8 @@ def summary_lines(s: Summary, color: bool = False, width: int = 10) -> list[str]
         return []
     names = [f"{_SHORT.get(f, f)}{'/grad' if fn == 'softplus_grad' else ''}" for f, fn in s.columns]
     tw = max(12, max(len(r.target) for r in s.rows))
+    # every cell right-aligned with a space before it, however long its figure ("≥ 1.86e+07!")
+    width = max([width] + [len(c.text) + 2 for r in s.rows for c in r.cells])
     out = ["max ulp at default parameters:  = correctly rounded  ~ faithful (< 1 ulp)  ! ≥ 1 ulp  "
            "X inf/NaN where the truth is finite  E not measured  – not supported",
            " " * (tw + 2) + "".join(f"{n:>{width}s}" for n in names)]

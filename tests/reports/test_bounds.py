@@ -39,3 +39,13 @@ def test_the_truth_of_an_exhaustive_reference_is_footnoted_beside_the_sample():
     # another target's truth, or another combination's, is no footnote
     other = _verdict("exhaustive", 9.0, target="u", n=2 ** 32)
     assert summarize([sampled], truth=[other]).footnotes == []
+
+
+def test_an_infinite_sampled_maximum_states_no_bound_and_long_cells_stay_apart():
+    inf = _verdict("sampled", float("inf"))
+    inf.nonfinite_count = 1
+    assert max_cell(inf) == "inf"  # the worst there is: "≥ inf" would say nothing
+    a, b = _verdict("sampled", 5.8e5, target="u"), _verdict("sampled", 1.86e7, target="u")
+    b.fn = "softplus_grad"
+    (row,) = [line for line in summary_lines(summarize([a, b])) if line.startswith("  u ")]
+    assert row.split() == ["u", "≥", "5.8e+05!", "≥", "1.86e+07!"]  # two long figures, each apart
