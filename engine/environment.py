@@ -37,7 +37,6 @@ def environment(seed: int | None, targets=(), command: list[str] | None = None) 
     """A JSON-safe record of everything a result may depend on: per-target versions and instruction-set
     paths (``code_paths``: what each target reported, :meth:`targets.Target.code_path`), the CPU's own
     best ISA (``cpu_isa``) and the flags that cap it."""
-
     versions = {}
     for name in _PACKAGES:
         try:

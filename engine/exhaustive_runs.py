@@ -64,7 +64,6 @@ def is_exhaustive(c: Combo) -> bool:
 
 
 def _identity(c: Combo, chunk: int) -> dict[str, Any]:
-
     try:
         versions = {k: str(v) for k, v in c.target.versions().items()}
     except Exception:  # noqa: BLE001 — a version query must not sink the run
@@ -160,7 +159,6 @@ class _bar:
 
 def shard_digest(doc: dict[str, Any]) -> str:
     """sha256 of a shard document without its "digest", in canonical JSON (sorted keys, no spaces)."""
-
     body = {k: v for k, v in doc.items() if k != "digest"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -169,7 +167,6 @@ def shard_digest(doc: dict[str, Any]) -> str:
 def write_shard(path: Path, shard: Shard, config: dict[str, Any], env: dict[str, Any],
                 records: list[dict[str, Any]]) -> None:
     """shard-i-of-n.json, with the digest of its content (an edited or damaged file is refused by the merge)."""
-
     doc = {"schema": SHARD_SCHEMA, "shard": [shard.index, shard.count], "config": config, "environment": env,
            "records": records}
     doc["digest"] = shard_digest(doc)

@@ -226,7 +226,6 @@ class WorkerProcess:
 def _call_kind(method: str, args: tuple) -> tuple[str, str]:
     """(format, method) for a compute call, ("*", method) for any other."""
     if method in COMPUTE_METHODS and args and isinstance(args[0], np.ndarray):
-
         try:
             return format_of(args[0]).name, method
         except ValueError:
@@ -361,7 +360,6 @@ class IsolatedTarget:
     def _inherited(self, method: str) -> bool:
         """Whether the wrapped target's ``method`` is :class:`~targets.base.Target`'s own, which reads the
         target's attributes only (then it is answered in this process)."""
-
         t = self._target
         return (isinstance(t, Target) and method not in getattr(t, "__dict__", {})
                 and getattr(type(t), method, None) is getattr(Target, method))
@@ -470,7 +468,6 @@ class IsolatedTarget:
     def _declared_check(self, fmt: str, beta: float, threshold: float | None) -> str | None:
         """What the target declares (its formats and parameters), without asking its code: for a target
         whose survey failed."""
-
         if isinstance(self._target, Target):
             return Target.check(self._target, fmt, beta, threshold)
         formats = getattr(self._target, "formats", None)
@@ -558,7 +555,6 @@ def _described(method: str, fmt: str, beta: float, threshold) -> str:
 
 def _load_plugins(specs: list[str]) -> None:
     """A one-shot worker's preload: the plugin modules whose classes its job may need to unpickle."""
-
     for spec in specs:
         registry.load_target_module(spec)
 
@@ -572,7 +568,6 @@ def call_in_worker(func, *args, timeout: float = DEFAULT_TIMEOUT, memory_limit: 
     (module-level functions, :class:`~targets.locate.TargetRef` for targets: :meth:`IsolatedTarget.run_job`).
     """
     if plugin_specs is None:
-
         plugin_specs = loaded_module_specs()
     return run_in_fresh_process(func, *args, timeout=timeout, memory_limit=memory_limit, env=env,
                                 preload=(_load_plugins, list(plugin_specs)), **kwargs)

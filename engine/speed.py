@@ -144,7 +144,6 @@ def _record(target: Target, fmt: str, size: str, n: int, direction: str, timed_v
 def numpy_api_kernels(target: Target, fmt: str, n: int, beta: float = 1.0,
                       threshold: float | None = None) -> dict[str, Kernel]:
     """Kernels for a target without its own: its public API on NumPy arrays, beside NumPy's ReLU and copy."""
-
     x = speed_inputs(fmt, n)
     return numpy_kernels(x, lambda: target.softplus(x, beta, threshold),
                          lambda: target.softplus_grad(x, beta, threshold))

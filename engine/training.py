@@ -209,7 +209,6 @@ def _failure(exc: BaseException) -> str:
 
 def _host() -> dict[str, Any]:
     """CPU, CPUs usable, load average: what the numbers depend on besides the framework."""
-
     d: dict[str, Any] = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
     if hasattr(os, "sched_getaffinity"):
         d["cpus_usable"] = len(os.sched_getaffinity(0))
@@ -226,7 +225,6 @@ def _host() -> dict[str, Any]:
 
 def training_data(spec: ModelSpec, seed: int = SEED):
     """(x float32 [batch, inputs] standard normal, y int64 [batch] uniform over the classes), NumPy, seeded."""
-
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((spec.batch, spec.inputs), dtype=np.float32)
     y = rng.integers(0, spec.classes, size=spec.batch, dtype=np.int64)
@@ -235,7 +233,6 @@ def training_data(spec: ModelSpec, seed: int = SEED):
 
 def initial_weights(spec: ModelSpec, seed: int = SEED):
     """[(W [fan_in, fan_out], b [fan_out])] float32 per Linear layer, uniform in ±1/√fan_in (torch's default)."""
-
     rng = np.random.default_rng(seed + 1)
     s = spec.layer_sizes
     out = []
@@ -248,7 +245,6 @@ def initial_weights(spec: ModelSpec, seed: int = SEED):
 
 def reference_logits(spec: ModelSpec, activation: str, rows):
     """NumPy (float64) logits of the MLP with :func:`initial_weights` and ``activation`` on ``rows``."""
-
     acts = {"softplus": lambda h: np.logaddexp(0.0, h), "relu": lambda h: np.maximum(h, 0.0),
             "identity": lambda h: h}
     h = np.asarray(rows, dtype=np.float64)
@@ -263,7 +259,6 @@ def reference_logits(spec: ModelSpec, activation: str, rows):
 def check_forwards(spec: ModelSpec, forwards: dict[str, Forward], rows: int = 8) -> dict[str, dict[str, Any]]:
     """Per activation: do the built model's logits (initial weights, first ``rows`` rows of the data) match
     :func:`reference_logits` with that activation (and not with another)? {"ok", "max_abs_diff"}."""
-
     x = training_data(spec)[0][:rows]
     out: dict[str, dict[str, Any]] = {}
     for act, forward in forwards.items():
@@ -493,7 +488,6 @@ def _share(base: float | None, total: float | None) -> float | None:
 
 def _measure_model(fw: Framework, spec: ModelSpec, repeats: int, min_time: float) -> TrainingRecord:
     """One model in this process: build the three step functions, time them interleaved; errors recorded."""
-
     rec = TrainingRecord(framework=fw.name, model=spec.name, sizes=spec.to_dict(), step=fw.step, repeats=repeats,
                          min_time=min_time)
     start = time.perf_counter()
@@ -588,7 +582,6 @@ def run_training(frameworks: Iterable[str | Framework] = tuple(FRAMEWORKS), mode
     hold each framework to that many threads (default: its own default). A framework not installed gives
     "not installed" records, one that fails "error" records with the reason; the others still run.
     """
-
     table = QUICK_MODELS if quick else MODELS
     models = list(models)
     unknown = [m for m in models if m not in table]

@@ -44,7 +44,6 @@ def limit_memory(memory_limit: int | None) -> None:
     """Cap this process's address space at ``memory_limit`` bytes (RLIMIT_AS); nothing for None. For the start
     of a worker process, before it loads a target."""
     if memory_limit:
-
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
 

@@ -176,7 +176,6 @@ def round_float64_integer(v: np.ndarray, fmt: Format) -> np.ndarray:
 
 
 def _probe_want():
-
     return round_float64_integer(_PROBE, get_format("float32"))
 
 

@@ -50,7 +50,6 @@ def write_speed_json(path: Path, records: list[SpeedRecord], env: dict[str, Any]
     doc = {"schema": SPEED_SCHEMA, "environment": env, "conventions": _timing_conventions(),
            "records": [r.to_dict() for r in records]}
     if training is not None:
-
         doc["training"] = training_to_json(training)
     atomic_write_text(Path(path), dumps(doc, indent=1) + "\n")
 
@@ -123,7 +122,6 @@ def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, 
     if skipped:
         lines += ["## Not measured", ""] + [f"- {s}" for s in skipped] + [""]
     if training is not None:
-
         lines += training_markdown(training).splitlines() + [""]
     atomic_write_text(Path(path), "\n".join(lines).rstrip("\n") + "\n")
 
@@ -131,7 +129,6 @@ def write_speed_markdown(path: Path, records: list[SpeedRecord], env: dict[str, 
 def write_speed_plots(out_dir: Path, records: list[SpeedRecord]) -> list[Path]:
     """One PNG per format, ``speed-<format>.png``: elements/s against n (log-log), forward and derivative side
     by side; per target a solid line for softplus, dashed for its ReLU, dotted for its copy. Returns the paths."""
-
     matplotlib.use("Agg")  # files only, no display
 
     out_dir = Path(out_dir)

@@ -21,7 +21,6 @@ __all__ = ["CertificateError", "Holding", "builtin_certificate_dir", "load_certi
 
 def builtin_certificate_dir() -> Path:
     """Where the built-in targets' certificates are installed."""
-
     return Path(targets.__file__).parent / "certificates"
 
 

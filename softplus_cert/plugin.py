@@ -123,13 +123,11 @@ class Certifier:
     def judge(self, fmt: str, fn: str = "softplus", beta: float = 1.0, threshold: float | None = None, *,
               target: str | None = None, n: int | None = None, **kwargs):
         """The :class:`engine.verdict.Verdict` of the (only, or named) selected target on this case."""
-
         return judge(self.target(target), fmt, fn, beta, threshold, n=self.samples if n is None else n,
                      seed=self.seed, **kwargs)
 
     def violations(self, verdict) -> list[str]:
         """The verdict's broken budgets under its target's certificate ([] where it holds)."""
-
         return [m.message for m in certificate_for(self.certificates, verdict.target).check(verdict)]
 
     def regressions(self, verdict) -> list[str]:
@@ -147,7 +145,6 @@ class Certifier:
             return target
         key = (target.name, cpu_path)
         if key not in self._capped:
-
             self._capped[key] = IsolatedTarget(target, env=cap_changes(cpu_path))
         return self._capped[key]
 
@@ -191,7 +188,6 @@ class _Session:
     def selection(self):
         """(targets, combos) of this run, built once; a UsageError (pytest's) for a bad request."""
         if not hasattr(self, "_selection"):
-
             formats = _split([self.config.getoption("--softplus-cert-formats")] if
                              self.config.getoption("--softplus-cert-formats") else [])
             names = self.names
@@ -205,7 +201,6 @@ class _Session:
         return self._selection
 
     def _module_targets(self) -> list[str]:
-
         try:
             return [t.name for spec in self.modules for t in targets.load_target_module(spec, strict=True)]
         except Exception as e:  # noqa: BLE001 — the author's module failing to load is a usage problem here
@@ -213,7 +208,6 @@ class _Session:
 
     def get_certifier(self) -> Certifier:
         if self.certifier is None:
-
             sel = self.selection()
             try:
                 certs = load_certificates(self.config.getoption("--softplus-cert-certificate"))
@@ -296,7 +290,6 @@ class _Session:
             terminalreporter.write_line(f"softplus-cert: reports written to {self.report_dir}")
 
     def _write_report(self, out: Path) -> None:
-
         verdicts = sorted({json.dumps(json.loads(v), sort_keys=True) for v in self.collected[_VERDICT]})
         layouts = sorted({json.dumps(json.loads(v), sort_keys=True) for v in self.collected[_LAYOUT]})
         sel = self.selection()

@@ -125,18 +125,17 @@ def progress_bar(total: int, quiet: bool, unit: str = "combo"):
         yield advance
 
 
-def _checked(check, value, what: str = ""):
+def _checked(check, value):
     """``value`` through its validator (:mod:`engine.arguments`): the library checks what it is given as the
     command line checks what is typed, with the same one-line message (as a SelectionError)."""
     try:
         return check(value)
     except ValueError as e:
-        raise SelectionError(f"{what}{e}") from None
+        raise SelectionError(str(e)) from None
 
 
 def load_modules(specs: Iterable[str]) -> None:
     """Load plugin target modules (``.py`` paths or dotted names); SelectionError naming the one that fails."""
-
     for spec in specs or ():
         try:
             targets.load_target_module(spec, strict=True)
@@ -150,7 +149,6 @@ def _isolated(target, timeout: float, memory_limit: int | None):
     there too (a probe that crashes is the target's finding): nothing of the target's own code runs here,
     except for a plugin that failed to load (its reason is all it has) and a target no worker can get,
     which is asked here whether it is available (if not, it stays as it is; if so, the run is refused)."""
-
     if isinstance(target, targets.BrokenPlugin):
         return target
     try:
@@ -164,7 +162,6 @@ def _isolated(target, timeout: float, memory_limit: int | None):
 def availability_of(all_targets: Sequence, timeout: float = DEFAULT_TIMEOUT) -> list[tuple[object, str | None]]:
     """(target, why it is unavailable or None) for each target, each asked in a worker of its own (a probe
     that crashes or hangs there is named as the reason instead of ending this process)."""
-
     def ask(t):
         iso = _isolated(t, timeout, None)
         try:
@@ -191,7 +188,6 @@ def select(names: Sequence[str] | None = None, *, modules: Sequence[str] = (), f
     every available target computes in a worker process of its own (``timeout`` seconds per call,
     ``memory_limit`` bytes of address space); without, in this process.
     """
-
     betas = [_checked(arguments.check_beta, b) for b in betas] if betas else None
     thresholds = [_checked(arguments.check_threshold, t) for t in thresholds] if thresholds else None
     timeout = _checked(arguments.check_timeout, timeout)
@@ -257,7 +253,6 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
     on ``executor`` (default: a local pool on every core), checkpointed in ``out/checkpoints`` (a run started
     again resumes there). Ctrl-C stops the phase it comes in and returns what finished (``interrupted``).
     """
-
     samples, seed = _checked(arguments.check_samples, samples), _checked(arguments.check_seed, seed)
     chunk, timeout = _checked(arguments.check_chunk, chunk), _checked(arguments.check_timeout, timeout)
     out = writable(Path(out))
@@ -274,7 +269,6 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
         except Interrupted as stop:
             run.verdicts, run.interrupted = stop.verdicts, True
     if not run.interrupted and big:
-
         try:
             for c in big:
                 rec = run_exhaustive_combo(c, out, executor=executor, chunk=chunk, timeout=timeout,
@@ -287,7 +281,6 @@ def run_accuracy(selection: Selection, out: Path | str, *, samples: int | None =
         order = {(c.target.name, c.fmt, c.fn, c.beta, c.threshold): i for i, c in enumerate(selection.combos)}
         run.verdicts.sort(key=lambda v: order[(v.target, v.format, v.fn, v.beta, v.threshold)])
     if not run.interrupted and agreement:
-
         start = time.perf_counter()
         try:
             run.agreement, run.device_agreement = report_agreement(selection.combos, run.verdicts, samples, seed)
@@ -314,7 +307,6 @@ def run_shard(selection: Selection, out: Path | str, shard, *, executor: Executo
     """The ``shard`` (:class:`engine.exhaustive.Shard`) of an exhaustive run of the selection: its
     shard-i-of-n.json in ``out`` (not run again if it is there already; ``softplus-cert merge`` joins the
     shards). The verdicts of the combinations that failed in it (those it measured are merged later)."""
-
     shard, chunk = _checked(arguments.check_shard, shard), _checked(arguments.check_chunk, chunk)
     out, todo = writable(Path(out)), selection.todo
     others = sorted({c.fmt for c in todo if not is_exhaustive(c)})
@@ -354,7 +346,6 @@ def merge_shard_files(paths: Sequence[str | Path], out: Path | str, certificates
     gives; ``engine.exhaustive_runs.merge_shards`` checks that they belong together and cover everything once),
     held to ``certificates`` when given: (the merge, the paths written). SelectionError for shard files that
     do not merge."""
-
     try:
         verdicts, env = merge_shards([Path(p) for p in paths])
     except ShardError as e:
@@ -374,7 +365,6 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
     """accuracy.json and accuracy.md of ``run`` in ``out`` (and index.html with ``page``, unless the run was
     interrupted); ``violations``: target → broken budgets' messages, for a certificate run. The paths
     written. The checkpoints of finished exhaustive combinations are removed once their report is written."""
-
     out = Path(out)
     common = dict(agreement=run.agreement, device_agreement=run.device_agreement)
     write_json(out / "accuracy.json", run.verdicts, run.env, layout=run.layouts, **common)
@@ -384,7 +374,6 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
     if page and not run.interrupted:
         written.insert(0, write_page(out, run, violations))
     if run.finished_exhaustive:
-
         forget_checkpoints(out, run.finished_exhaustive)
     return written
 
@@ -392,7 +381,6 @@ def write_accuracy(run: AccuracyRun, out: Path | str, violations: dict[str, list
 def write_page(out: Path | str, run: AccuracyRun, violations: dict[str, list[str]] | None = None,
                training: Sequence = ()) -> Path:
     """index.html of ``run`` (with the training step beside the claim, when timed)."""
-
     return write_html(Path(out), verdicts=run.verdicts, env=run.env, agreement=run.agreement,
                       device_agreement=run.device_agreement, certificate_violations=violations,
                       training=list(training) or None, **reference_truth())
@@ -426,7 +414,6 @@ def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | N
     """Time the selected targets (a target that hung or crashed in the accuracy run is not timed in that
     format), then a training step with Softplus and with ReLU per framework (``training``), and write
     speed.json, speed.md and the speed plots into ``out``: (speed records, training records)."""
-
     repeats, min_time = _checked(arguments.check_repeats, repeats), _checked(arguments.check_min_time, min_time)
     timeout = _checked(arguments.check_timeout, timeout)
     out = writable(Path(out))
@@ -455,7 +442,6 @@ def run_speed(selection: Selection, out: Path | str, *, sizes: Sequence[str] | N
 
 def _training(timeout: float, quiet: bool) -> list:
     """The training-step benchmark (each framework in a worker of its own); failures are said, not fatal."""
-
     start = time.perf_counter()
     say = (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr))
     say("timing a training step with Softplus and with ReLU (torch, TensorFlow, JAX)")
@@ -471,7 +457,6 @@ def _training(timeout: float, quiet: bool) -> list:
 def _time_target(t, formats, sizes, repeats: int, min_time: float, timeout: float, isolation: bool) -> list:
     """Speed records of one target, timed in a worker process of its own (a crash or hang ends there); a
     format where it hung or crashed earlier in the run is not timed (records "skipped: …")."""
-
     device = getattr(t, "device", "cpu")
     records, timed = [], []
     for fmt in formats:

@@ -64,7 +64,6 @@ def test_certify(softplus_cert_case, cpu_path, softplus_cert, record_property):
 
 @pytest.mark.sampled_only
 def test_certify_hypothesis(softplus_cert_case, softplus_cert):
-
     combo = softplus_cert_case
     fmt = get_format(combo.fmt)
     t = combo.target
@@ -98,7 +97,6 @@ def test_certify_hypothesis(softplus_cert_case, softplus_cert):
 
 @pytest.mark.layout_only
 def test_certify_layout(softplus_cert_case, cpu_path, softplus_cert, record_property):
-
     combo = softplus_cert_case
     r = layout_check(softplus_cert.on_path(combo.target, cpu_path), combo.case, seed=softplus_cert.seed)
     softplus_cert.record(record_property, layout=r)

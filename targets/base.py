@@ -129,7 +129,6 @@ class Target(ABC):
         Called in the process that computes (an isolated worker answers for itself). Default: the CPU's best
         ISA (:func:`targets.cpu_path.host_path`).
         """
-
         return cpu_path.host_path()
 
     def error_model(self):

@@ -108,7 +108,6 @@ def _fresh(template, tag: str, torch):
 def _compiler() -> str:
     """The C++ compiler Inductor will use: ``torch._inductor.config.cpp.cxx`` once that is imported (it reads
     ``CXX`` at import), else ``$CXX`` or g++ as it would read them."""
-
     config = sys.modules.get("torch._inductor.config")
     cxx = getattr(getattr(config, "cpp", None), "cxx", None) if config is not None else None
     if isinstance(cxx, (list, tuple)):

@@ -365,7 +365,6 @@ def cap_reaches(cap: str) -> bool:
 
 def _inductor_cache(env: Mapping[str, str]) -> str:
     """Inductor's cache folder for a process started with ``env`` (its default: <tmp>/torchinductor_<user>)."""
-
     if env.get("TORCHINDUCTOR_CACHE_DIR"):
         return env["TORCHINDUCTOR_CACHE_DIR"]
     try:

@@ -49,7 +49,6 @@ class TargetRef:
     def resolve(self):
         """The target, rebuilt in this process. Raises what loading the source raises, LookupError where the
         source gives no such target (or one of another class)."""
-
         if self.kind == "pickle":
             for spec in self.plugins:  # their classes must be importable before the target is unpickled
                 registry.load_target_module(spec)
@@ -76,7 +75,6 @@ def _class_name(target) -> str:
 def ref_of(target, plugins: list[str] | None = None) -> TargetRef:
     """How a worker gets ``target``: by its registry source where it has one, else pickled (``plugins``:
     modules the worker loads first; default: every plugin module loaded here). NotSendable if neither."""
-
     source = registry.source_of(target)
     if source is not None:
         return TargetRef(name=target.name, kind=source[0], spec=source[1], cls=_class_name(target))
@@ -95,7 +93,6 @@ def ref_of(target, plugins: list[str] | None = None) -> TargetRef:
 
 def registry_has(target) -> bool:
     """Whether the shared registry holds this very object under its name."""
-
     try:
         return registry.get_target(target.name) is target
     except (ValueError, AttributeError):
@@ -105,7 +102,6 @@ def registry_has(target) -> bool:
 def _registry_recipe(impl):
     """The recipe finder ``targets`` adds to the oracle (:func:`oracle.implementation.add_recipe_finder`): a
     :class:`~targets.base.Target` by its source (:func:`ref_of`); None for any other object."""
-
     return ref_of(impl) if isinstance(impl, Target) else None
 
 

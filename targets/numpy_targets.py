@@ -96,7 +96,6 @@ class NumpyFormulation(Target):
         return reason
 
     def versions(self) -> dict[str, str]:
-
         return {"numpy": np.__version__, "ml_dtypes": ml_dtypes.__version__}
 
     def error_model(self):

@@ -123,7 +123,6 @@ class ScipySoftplus(Target):
     def kernels(self, fmt: str | Format, n: int, beta: float = 1.0,
                 threshold: float | None = None) -> dict[str, Callable[[], object]]:
         """``softplus`` and ``expit`` on n prepared inputs, with NumPy's ReLU, its derivative and a copy."""
-
         special = import_module("scipy.special")
         x = speed_inputs(fmt, n)
         return numpy_kernels(x, lambda: special.softplus(x), lambda: special.expit(x))
